@@ -1,0 +1,175 @@
+"""Benchmark: our one-level Haar DWT/IDWT against pytorch_wavelets on the same input.
+
+Reports, per direction and dtype: ms per call, kernel time per call (CUDA kernels from the profiler
+on a GPU; on a CPU the process CPU time on one thread, which other load on a shared machine barely
+disturbs, unlike wall time), the bandwidth reached (bytes read + written
+over kernel time) as a fraction of the device-to-device copy bandwidth measured in the same run, and
+the speed-up over pytorch_wavelets. Parity is checked on the same input before timing.
+
+    uv run --all-packages python tools/bench_wavelets.py [--device cuda] [--batch 64] [--append benchmarks/RESULTS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import statistics
+import time
+import warnings
+
+import torch
+
+from freqlat.wavelets import haar_dwt2, haar_idwt2
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+    from pytorch_wavelets import DWTForward, DWTInverse
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def wall_ms(fn, device: torch.device, repeats: int, rounds: int = 5) -> float:
+    """Median over ``rounds`` of the mean time of ``repeats`` calls, in ms.
+
+    Wall time on a GPU; process CPU time on a CPU.
+    """
+    clock = time.perf_counter if device.type == "cuda" else time.process_time
+    fn()
+    _sync(device)
+    samples = []
+    for _ in range(rounds):
+        start = clock()
+        for _ in range(repeats):
+            fn()
+        _sync(device)
+        samples.append((clock() - start) / repeats * 1e3)
+    return statistics.median(samples)
+
+
+def kernel_ms(fn, device: torch.device, repeats: int) -> float | None:
+    """Summed CUDA kernel time per call from the profiler (None on a CPU)."""
+    if device.type != "cuda":
+        return None
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    _sync(device)
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(repeats):
+            fn()
+        _sync(device)
+    total_us = sum(
+        evt.self_device_time_total for evt in prof.key_averages() if evt.self_device_time_total > 0
+    )
+    return total_us / repeats / 1e3
+
+
+def _nbytes(*tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def bench(
+    device: torch.device, dtype: torch.dtype, batch: int, size: int, repeats: int
+) -> list[dict]:
+    """Time forward and inverse for ours and pytorch_wavelets; return one row per measurement."""
+    x = torch.randn(batch, 3, size, size, device=device).to(dtype)
+    fwd_ref = DWTForward(J=1, wave="haar", mode="zero").to(device=device, dtype=dtype)
+    inv_ref = DWTInverse(wave="haar", mode="zero").to(device=device, dtype=dtype)
+    low, high = haar_dwt2(x)
+    ref_low, (ref_high,) = fwd_ref(x)
+    scale = x.abs().max().float()
+    parity = max(
+        ((low - ref_low).abs().max().float() / scale).item(),
+        ((high - ref_high).abs().max().float() / scale).item(),
+    )
+    moved = _nbytes(x, low, high)  # forward and inverse both read one and write the other
+    copy_wall = wall_ms(lambda: x.clone(), device, repeats)
+    copy_kernel = kernel_ms(lambda: x.clone(), device, repeats) or copy_wall
+    copy_gbps = 2 * _nbytes(x) / copy_kernel / 1e6
+    cases = {
+        ("forward", "freqlat"): lambda: haar_dwt2(x),
+        ("forward", "pytorch_wavelets"): lambda: fwd_ref(x),
+        ("inverse", "freqlat"): lambda: haar_idwt2(low, high),
+        ("inverse", "pytorch_wavelets"): lambda: inv_ref((ref_low, [ref_high])),
+    }
+    rows = []
+    for (direction, impl), fn in cases.items():
+        with torch.no_grad():
+            wall = wall_ms(fn, device, repeats)
+            kern = kernel_ms(fn, device, repeats) or wall
+        gbps = moved / kern / 1e6
+        rows.append(
+            {
+                "direction": direction,
+                "impl": impl,
+                "dtype": str(dtype).removeprefix("torch."),
+                "wall_ms": wall,
+                "kernel_ms": kern,
+                "gbps": gbps,
+                "copy_fraction": gbps / copy_gbps,
+                "copy_gbps": copy_gbps,
+                "parity": parity,
+            }
+        )
+    for direction in ("forward", "inverse"):
+        ours, ref = (r for r in rows if r["direction"] == direction)
+        ours["speedup"] = ref["kernel_ms"] / ours["kernel_ms"]
+        ref["speedup"] = 1.0
+    return rows
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.machine()}, {torch.get_num_threads()} thread(s), process CPU time)"
+
+
+def to_markdown(rows: list[dict], device: torch.device, batch: int, size: int) -> str:
+    lines = [
+        f"### Haar DWT, J=1, {batch} x 3 x {size} x {size} on {device_name(device)}",
+        "",
+        f"{datetime.date.today()}, torch {torch.__version__}, `tools/bench_wavelets.py`. "
+        "GB/s counts the bytes read and written once; the copy bandwidth (`x.clone()`) is "
+        "measured in the same run, per dtype.",
+        "",
+        "| direction | dtype | implementation | ms/call | kernel ms | GB/s | copy GB/s | of copy bw | speed-up | max rel. diff |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['direction']} | {r['dtype']} | {r['impl']} | {r['wall_ms']:.3f} | "
+            f"{r['kernel_ms']:.3f} | {r['gbps']:.1f} | {r['copy_gbps']:.1f} | {100 * r['copy_fraction']:.0f}% | "
+            f"{r['speedup']:.2f}x | {r['parity']:.1e} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=None, help="calls per timing round")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (CPU runs only)")
+    parser.add_argument("--append", default=None, help="append the markdown table to this file")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cpu":
+        torch.set_num_threads(args.threads)
+    repeats = args.repeats or (50 if device.type == "cuda" else 3)
+    rows = []
+    for dtype in (torch.float32, torch.bfloat16):
+        rows += bench(device, dtype, args.batch, args.size, repeats)
+    table = to_markdown(rows, device, args.batch, args.size)
+    print(table)
+    if args.append:
+        with open(args.append, "a") as f:
+            f.write("\n" + table)
+
+
+if __name__ == "__main__":
+    main()
