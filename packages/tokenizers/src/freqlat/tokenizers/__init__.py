@@ -1,0 +1,48 @@
+"""freqlat.tokenizers: KL-VAE, MS-VQ-VAE, VA-VAE and FA-VAE image tokenizers.
+
+Build a preset with :func:`create_tokenizer`, save and load with ``save_pretrained`` /
+:func:`from_pretrained`, import released weights with :func:`from_official`.
+"""
+
+from freqlat.tokenizers.backbone import ConvBackboneConfig, Decoder, Encoder
+from freqlat.tokenizers.base import Tokenizer
+from freqlat.tokenizers.configs import (
+    FrequencyAwareConfig,
+    KLAutoencoderConfig,
+    MultiScaleVQConfig,
+)
+from freqlat.tokenizers.fa_vae import FrequencyAwareVAE
+from freqlat.tokenizers.kl import AutoencoderKL
+from freqlat.tokenizers.latent_stats import LatentStatistics
+from freqlat.tokenizers.official import OFFICIAL_CHECKPOINTS, from_official
+from freqlat.tokenizers.quantizer import MultiScaleResidualQuantizer, QuantizerOutput
+from freqlat.tokenizers.registry import create_tokenizer, list_tokenizers, preset_config
+from freqlat.tokenizers.types import BranchOutput, DiagonalGaussian, TokenizerOutput
+from freqlat.tokenizers.vq import MultiScaleVQVAE
+
+from_pretrained = Tokenizer.from_pretrained
+
+__all__ = [
+    "OFFICIAL_CHECKPOINTS",
+    "AutoencoderKL",
+    "BranchOutput",
+    "ConvBackboneConfig",
+    "Decoder",
+    "DiagonalGaussian",
+    "Encoder",
+    "FrequencyAwareConfig",
+    "FrequencyAwareVAE",
+    "KLAutoencoderConfig",
+    "LatentStatistics",
+    "MultiScaleResidualQuantizer",
+    "MultiScaleVQConfig",
+    "MultiScaleVQVAE",
+    "QuantizerOutput",
+    "Tokenizer",
+    "TokenizerOutput",
+    "create_tokenizer",
+    "from_official",
+    "from_pretrained",
+    "list_tokenizers",
+    "preset_config",
+]

@@ -1,0 +1,189 @@
+"""The common tokenizer base: static shape facts, input checks, save/load and latent statistics."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from freqlat.tokenizers.configs import config_from_dict, config_to_dict
+from freqlat.tokenizers.latent_stats import LatentStatistics
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+LATENT_STATS_NAME = "latent_stats.json"
+
+_ARCHITECTURES: dict[str, type[Tokenizer]] = {}
+
+
+class Tokenizer(nn.Module, ABC):
+    """Base class of every image tokenizer. Images are N x 3 x H x W in [-1, 1].
+
+    Subclasses set ``architecture`` (the name stored in config.json) and ``config_class``, and
+    implement the abstract members below plus ``forward``.
+    """
+
+    architecture: ClassVar[str] = ""
+    config_class: ClassVar[type] = object
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.architecture:
+            _ARCHITECTURES[cls.architecture] = cls
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        self.config = config
+        self.preset: str | None = None
+        self.latent_stats: LatentStatistics | None = None
+
+    # ---- static facts -------------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def downsample(self) -> int:
+        """Spatial factor between image and latent."""
+
+    @property
+    @abstractmethod
+    def latent_channels(self) -> int:
+        """Channels of the latent that ``decode`` takes."""
+
+    @property
+    def image_channels(self) -> int:
+        """Channels of the images the model takes (3)."""
+        return 3
+
+    def latent_shape(self, image_size: int | tuple[int, int]) -> tuple[int, int, int]:
+        """(C, h, w) of the latent for a square ``image_size`` or an (H, W) pair."""
+        height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
+        self._check_spatial(height, width)
+        return (self.latent_channels, height // self.downsample, width // self.downsample)
+
+    def _check_spatial(self, height: int, width: int) -> None:
+        factor = self.downsample
+        if height <= 0 or width <= 0 or height % factor or width % factor:
+            raise ValueError(
+                f"image size {height}x{width} is not a positive multiple of the model's "
+                f"downsampling factor {factor}"
+            )
+
+    def check_images(self, x: Tensor) -> None:
+        """Raise ValueError unless ``x`` is N x image_channels x H x W with H, W divisible."""
+        if x.dim() != 4 or x.shape[1] != self.image_channels:
+            raise ValueError(
+                f"expected images of shape N x {self.image_channels} x H x W, got {tuple(x.shape)}"
+            )
+        self._check_spatial(x.shape[2], x.shape[3])
+
+    def check_latent(self, z: Tensor) -> None:
+        """Raise ValueError unless ``z`` is N x latent_channels x h x w."""
+        if z.dim() != 4 or z.shape[1] != self.latent_channels:
+            raise ValueError(
+                f"expected latents of shape N x {self.latent_channels} x h x w, "
+                f"got {tuple(z.shape)}"
+            )
+
+    # ---- adaptive-weight anchors --------------------------------------------------------------
+    @property
+    @abstractmethod
+    def encoder_last_weight(self) -> Tensor:
+        """The encoder's last conv weight (VF-loss adaptive weight)."""
+
+    @property
+    @abstractmethod
+    def decoder_last_weight(self) -> Tensor:
+        """The decoder's last conv weight (GAN adaptive weight)."""
+
+    @abstractmethod
+    def encode(self, x: Tensor) -> Any:
+        """Latent of images ``x``: a posterior (KL models) or a quantiser output (VQ)."""
+
+    @abstractmethod
+    def decode(self, z: Tensor) -> Tensor:
+        """Images from latents ``z``."""
+
+    # ---- latent statistics --------------------------------------------------------------------
+    def latent_groups(self) -> dict[str, tuple[int, int]]:
+        """Channel groups that get their own global scale (one group "all" by default)."""
+        return {"all": (0, self.latent_channels)}
+
+    def new_latent_statistics(self) -> LatentStatistics:
+        """An empty accumulator matching this model's latent channels and groups."""
+        return LatentStatistics(self.latent_channels, self.latent_groups())
+
+    # ---- save / load --------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write model.safetensors, config.json and latent_stats.json (if set) to ``directory``."""
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        save_file(tensors, str(path / WEIGHTS_NAME))
+        meta = {
+            "architecture": self.architecture,
+            "preset": self.preset,
+            "config": config_to_dict(self.config),
+        }
+        (path / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n")
+        stats_path = path / LATENT_STATS_NAME
+        if self.latent_stats is not None:
+            stats_path.write_text(json.dumps(self.latent_stats.to_dict(), indent=2) + "\n")
+        elif stats_path.exists():
+            stats_path.unlink()
+        return path
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, map_location: str = "cpu") -> Tokenizer:
+        """Load a directory written by :meth:`save_pretrained`, checking every key strictly.
+
+        Called on a subclass, a checkpoint of another architecture raises ValueError.
+        """
+        path = Path(directory)
+        config_path = path / CONFIG_NAME
+        weights_path = path / WEIGHTS_NAME
+        for needed in (config_path, weights_path):
+            if not needed.is_file():
+                raise FileNotFoundError(f"{needed.name} not found in {path}")
+        meta = json.loads(config_path.read_text())
+        architecture = meta.get("architecture")
+        if architecture not in _ARCHITECTURES:
+            raise ValueError(
+                f"{config_path} names architecture {architecture!r}; known: "
+                f"{sorted(_ARCHITECTURES)}"
+            )
+        model_cls = _ARCHITECTURES[architecture]
+        if cls is not Tokenizer and not issubclass(model_cls, cls):
+            raise ValueError(
+                f"{path} holds a {architecture!r} checkpoint, not a {cls.architecture!r} one"
+            )
+        config = config_from_dict(model_cls.config_class, meta["config"])
+        model = model_cls(config)
+        model.preset = meta.get("preset")
+        load_state_strict(model, load_file(str(weights_path), device=map_location), str(path))
+        stats_path = path / LATENT_STATS_NAME
+        if stats_path.is_file():
+            model.latent_stats = LatentStatistics.from_dict(json.loads(stats_path.read_text()))
+        return model
+
+
+def load_state_strict(model: nn.Module, state: dict[str, Tensor], source: str) -> None:
+    """Load ``state`` into ``model``; ValueError naming missing, unexpected or misshapen keys."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    misshapen = sorted(
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in set(state) & set(expected)
+        if state[k].shape != expected[k].shape
+    )
+    if missing or unexpected or misshapen:
+        raise ValueError(
+            f"checkpoint {source} does not match {type(model).__name__}: "
+            f"missing keys {missing}, unexpected keys {unexpected}, shape mismatches {misshapen}"
+        )
+    with torch.no_grad():
+        model.load_state_dict(state, strict=True)
