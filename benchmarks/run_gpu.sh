@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Every GPU benchmark and GPU test in one call, for a session that is lent a device machine.
+#
+# The device image has torch 2.11, timm, scikit-image and matplotlib but not the packages below,
+# and no network. Prepare their wheels here first, into the ignored folder .wheels/:
+#   pip download --no-deps -d .wheels pytorch-wavelets==1.3.0 PyWavelets lpips==0.1.4 \
+#       torch-fidelity==0.4.0 pytorch-fid submitit --python-version 3.12 --only-binary=:all:
+#   (pytorch-wavelets, lpips and torch-fidelity publish pure-Python wheels)
+# then run on the device, carrying .wheels:
+#   bash benchmarks/run_gpu.sh        (results land in $OUT/RESULTS-gpu.md and the console)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -d .wheels ]; then
+    python3 -m pip install --quiet --no-index --no-deps .wheels/*.whl
+fi
+PYTHONPATH=$(ls -d packages/*/src apps/*/src 2>/dev/null | paste -sd:)
+export PYTHONPATH
+out=${OUT:-/tmp}/RESULTS-gpu.md
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out"
+python3 -c "import torch; print('torch', torch.__version__)" | tee -a "$out"
+python3 -m pytest -m gpu -q -p no:cacheprovider packages apps 2>&1 | tail -n 15 | tee -a "$out" || true
+python3 tools/bench_wavelets.py --device cuda --append "$out"
+python3 tools/bench_metrics.py --device cuda --append "$out"
+python3 tools/bench_tokenizers.py --device cuda --append "$out"
