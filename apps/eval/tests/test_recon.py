@@ -1,0 +1,136 @@
+"""freqlat-eval recon: the table's values, its three files, and missing metrics never faked."""
+
+import csv
+import json
+import math
+
+import pytest
+import torch
+
+from freqlat.core import EmbeddedPhotos
+from freqlat.eval.cli import main
+from freqlat.eval.recon import COLUMNS
+from freqlat.metrics import LPIPS
+
+SIZE = 32
+NUM_IMAGES = 6
+
+
+def _originals(count=NUM_IMAGES):
+    data = EmbeddedPhotos("val", SIZE)
+    return torch.stack([data[i][0] for i in range(count)])
+
+
+def _recon_args(out, *tokenizers, num_images=NUM_IMAGES, extra=()):
+    return [
+        "recon",
+        "--tokenizer",
+        *map(str, tokenizers),
+        "--data",
+        "embedded",
+        "--num-images",
+        str(num_images),
+        "--image-size",
+        str(SIZE),
+        "--batch-size",
+        "4",
+        "--num-workers",
+        "0",
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def test_table_has_one_row_per_tokenizer_with_values_and_missing_metrics(tmp_path, saved_tokenizer):
+    kl_dir, kl_model = saved_tokenizer("kl-vae-f16d16-tiny")
+    fa_dir, _ = saved_tokenizer("fa-vae-f16d32-tiny")
+    out = tmp_path / "table"
+    assert main(_recon_args(out, kl_dir, fa_dir, "random:kl-vae-f16d16-tiny")) == 0
+
+    with open(out / "recon.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["tokenizer"] for r in rows] == [
+        "kl-vae-f16d16-tiny",
+        "fa-vae-f16d32-tiny",
+        "kl-vae-f16d16-tiny (random weights)",
+    ]
+    assert all(r["LPIPS"] == "missing" and r["rFID"] == "missing" for r in rows)
+    document = json.loads((out / "recon.json").read_text())
+    assert document["columns"] == list(COLUMNS)
+    for row in document["rows"]:
+        assert row["LPIPS"] is None and row["rFID"] is None
+        assert "vgg16-397923af.pth" in row["missing"]["LPIPS"]
+        assert "weights-inception-2015-12-05-6726825d.pth" in row["missing"]["rFID"]
+        assert row["num_images"] == NUM_IMAGES
+        # one-level orthonormal Haar: Recon = (Low + 3 High) / 4
+        assert row["Recon"] == pytest.approx((row["Low"] + 3 * row["High"]) / 4, rel=1e-9)
+    assert set(document["protocol"]) >= set(COLUMNS) | {"data", "reconstruction"}
+    assert "rfid-seed" in document["protocol"]["rFID"]
+    markdown = (out / "recon.md").read_text()
+    assert "| Tokenizer | Recon | Low | High | LPIPS | rFID | PSNR | SSIM |" in markdown
+    assert "| missing | missing |" in markdown and "LPIPS missing (all rows)" in markdown
+
+    # the first row equals a direct computation on the same images
+    x = _originals()
+    with torch.no_grad():
+        y = kl_model(x, sample=False).recon.clamp(-1, 1)
+    mse = (x - y).pow(2).mean(dim=(1, 2, 3))
+    first = document["rows"][0]
+    assert first["Recon"] == pytest.approx(float(mse.mean()), rel=1e-5)
+    psnr = float((10 * torch.log10(4.0 / mse)).mean())
+    assert first["PSNR"] == pytest.approx(psnr, rel=1e-5)
+    assert float(rows[0]["Recon"]) == first["Recon"]
+    # a random tokenizer with the same seed is the saved one (seed 0)
+    assert document["rows"][2]["Recon"] == first["Recon"]
+
+
+def test_lpips_and_rfid_are_filled_when_their_weights_files_exist(tmp_path, saved_tokenizer):
+    from torchvision.models.vgg import cfgs, make_layers
+
+    from freqlat.metrics import InceptionFeatures
+
+    torch.manual_seed(0)
+    trunk = make_layers(cfgs["D"], batch_norm=False)
+    trunk_file = tmp_path / "vgg16-random.pth"
+    torch.save({f"features.{k}": v for k, v in trunk.state_dict().items()}, trunk_file)
+    inception_file = tmp_path / "inception-random.pth"
+    torch.save(InceptionFeatures(pretrained=False).state_dict(), inception_file)
+    model_dir, model = saved_tokenizer("kl-vae-f16d16-tiny")
+    out = tmp_path / "table"
+    extra = ("--lpips-trunk", str(trunk_file), "--inception-weights", str(inception_file))
+    assert main(_recon_args(out, model_dir, num_images=4, extra=extra)) == 0
+    row = json.loads((out / "recon.json").read_text())["rows"][0]
+    assert row["missing"] == {}
+    assert math.isfinite(row["rFID"]) and row["rFID"] >= 0
+    x = _originals(4)
+    with torch.no_grad():
+        y = model(x, sample=False).recon.clamp(-1, 1)
+        expected = LPIPS("vgg", "0.1", trunk_path=trunk_file)(x, y).mean()
+    assert row["LPIPS"] == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_bad_tokenizer_specs_and_data_roots_are_clear_errors(tmp_path, capsys):
+    out = tmp_path / "table"
+    assert main(_recon_args(out, tmp_path / "nowhere")) == 2
+    assert "is not a directory, an official preset" in capsys.readouterr().err
+    assert main(_recon_args(out, "kl-vae-f16d16-tiny")) == 2
+    assert "has no released weights" in capsys.readouterr().err
+    assert main(_recon_args(out, "va-vae-f16d32")) == 2
+    assert "vavae-imagenet256-f16d32-dinov2.pt" in capsys.readouterr().err
+    args = _recon_args(out, "random:kl-vae-f16d16-tiny")
+    args[args.index("embedded")] = str(tmp_path / "no-imagenet")
+    assert main(args) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(_recon_args(out, "random:kl-vae-f16d16-tiny", num_images=10_000)) == 2
+    assert "fewer than --num-images 10000" in capsys.readouterr().err
+    assert not (out / "recon.csv").exists()
+
+
+def test_debug_launcher_runs_the_job_through_submitit(tmp_path):
+    out = tmp_path / "table"
+    args = _recon_args(
+        out, "random:kl-vae-f16d16-tiny", num_images=2, extra=("--launcher", "debug")
+    )
+    assert main(args) == 0
+    assert (out / "recon.md").is_file()

@@ -1,0 +1,28 @@
+"""Every tokenizer family trains through the CLI with its GAN alternation switched on."""
+
+import json
+
+import pytest
+
+from freqlat.core import latest_checkpoint
+from freqlat.train import main
+
+
+@pytest.mark.parametrize(
+    ("preset", "size"),
+    [("fa-vae-f16d32-tiny", 32), ("ms-vq-vae-tiny", 64)],
+)
+def test_tiny_preset_trains_with_both_optimisers(tmp_path, tiny_args, one_thread, preset, size):
+    run_dir = tmp_path / "run"
+    args = tiny_args(run_dir, steps=2, batch_size=2, disc_start=0, checkpoint_every=2)
+    args[1:3] = ["--preset", preset]
+    assert main(args) == 0
+    meta = json.loads((latest_checkpoint(run_dir / "checkpoints") / "meta.json").read_text())
+    terms = meta["metadata"]["terms"]
+    assert meta["step"] == 2 and meta["metadata"]["config"]["image_size"] == size
+    assert any(k.endswith("g_loss") for k in terms)  # generator's adversarial term
+    assert any(k.startswith("disc/") and k.endswith("disc_loss") for k in terms)
+    if preset.startswith("fa-vae"):
+        assert {"low/nll_loss", "high/nll_loss"} <= set(terms)
+    else:
+        assert "vq_loss" in terms
