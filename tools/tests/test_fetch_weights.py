@@ -1,0 +1,177 @@
+"""tools/fetch_weights.py: the table matches the packages, and fetch verifies before installing.
+
+No test touches the network: downloads come from file:// URLs of local temp files.
+"""
+
+import hashlib
+import urllib.error
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from freqlat.metrics.perceptual import LINEAR_WEIGHTS_SHA256
+from freqlat.tokenizers import OFFICIAL_CHECKPOINTS
+
+CHECKPOINT_BYTES = b"PK\x03\x04" + b"fake torch zip payload" * 10
+
+
+@pytest.fixture
+def tool(load_tool):
+    return load_tool("fetch_weights")
+
+
+def _source(tmp_path: Path, payload: bytes = CHECKPOINT_BYTES) -> Path:
+    source = tmp_path / "server" / "weights.pth"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    source.write_bytes(payload)
+    return source
+
+
+def _entry(tool, tmp_path, url, **checks):
+    return tool.WeightsEntry(
+        name="test-weights",
+        description="test file",
+        target=tmp_path / "cache" / "weights.pth",
+        url=url,
+        **checks,
+    )
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".part"))
+
+
+def test_table_lists_every_weights_family_with_cache_targets(tool, tmp_path):
+    entries = {entry.name: entry for entry in tool.weights_table()}
+    expected = {
+        "lpips-trunk-alex",
+        "lpips-trunk-vgg",
+        "lpips-trunk-squeeze",
+        "fid-inception-torch-fidelity",
+        "fid-inception-pytorch-fid",
+        "dinov2-vitl14",
+        *(f"lpips-linear-v{version}-{net}" for version, net in LINEAR_WEIGHTS_SHA256),
+        *(f"tokenizer-{preset}" for preset in OFFICIAL_CHECKPOINTS),
+    }
+    assert set(entries) == expected
+    hub = tmp_path / "torch-home" / "hub" / "checkpoints"
+    assert entries["lpips-trunk-vgg"].target == hub / "vgg16-397923af.pth"
+    assert (
+        entries["fid-inception-pytorch-fid"].target == hub / "pt_inception-2015-12-05-6726825d.pth"
+    )
+    assert entries["fid-inception-torch-fidelity"].url.endswith(
+        "/weights-inception-2015-12-05-6726825d.pth"
+    )
+    assert entries["dinov2-vitl14"].target.parent == tmp_path / "freqlat-weights"
+    for preset, info in OFFICIAL_CHECKPOINTS.items():
+        target = entries[f"tokenizer-{preset}"].target
+        assert target == tmp_path / "freqlat-cache" / "tokenizers" / info.filename
+    for entry in entries.values():
+        assert entry.url is None or entry.url.startswith("https://")
+
+
+def test_only_published_checksums_appear_in_the_table(tool):
+    entries = tool.weights_table()
+    full = {entry.name: entry.sha256 for entry in entries if entry.sha256}
+    assert full == {
+        f"lpips-linear-v{version}-{net}": sha
+        for (version, net), sha in LINEAR_WEIGHTS_SHA256.items()
+    }
+    prefixes = {entry.name: entry.sha256_prefix for entry in entries if entry.sha256_prefix}
+    assert prefixes == {
+        "lpips-trunk-alex": "7be5be79",
+        "lpips-trunk-vgg": "397923af",
+        "lpips-trunk-squeeze": "b8a52dc0",
+    }
+    unchecked = [e for e in entries if not e.sha256 and not e.sha256_prefix]
+    assert unchecked and all(e.checksum_text() == "sha256 not published" for e in unchecked)
+
+
+def test_dropbox_share_links_become_direct_downloads(tool):
+    entry = next(e for e in tool.weights_table() if e.name == "tokenizer-kl-vae-f16d16")
+    assert "dl=1" in entry.url and "dl=0" not in entry.url
+
+
+def test_installed_lpips_linear_layers_verify(tool):
+    outcomes = [tool.verify_entry(e) for e in tool.weights_table() if e.url is None]
+    assert len(outcomes) == len(LINEAR_WEIGHTS_SHA256)
+    assert all(o.ok and o.message == "sha256 ok" for o in outcomes)
+
+
+def test_fetch_downloads_verifies_and_installs(tool, tmp_path):
+    source = _source(tmp_path)
+    entry = _entry(
+        tool, tmp_path, source.as_uri(), sha256=hashlib.sha256(CHECKPOINT_BYTES).hexdigest()
+    )
+    outcome = tool.fetch_entry(entry)
+    assert outcome.ok, outcome.message
+    assert entry.target.read_bytes() == CHECKPOINT_BYTES
+    assert _leftovers(entry.target.parent) == []
+    again = tool.fetch_entry(replace(entry, url=(tmp_path / "gone.pth").as_uri()))
+    assert again.ok and again.message.startswith("already present")
+    assert tool.verify_entry(entry).message == "sha256 ok"
+
+
+def test_checksum_mismatch_leaves_no_file_behind(tool, tmp_path):
+    source = _source(tmp_path)
+    entry = _entry(tool, tmp_path, source.as_uri(), sha256="0" * 64)
+    outcome = tool.fetch_entry(entry)
+    assert not outcome.ok
+    assert "sha256 mismatch" in outcome.message and "\n" not in outcome.message
+    assert not entry.target.exists()
+    assert _leftovers(entry.target.parent) == []
+
+
+def test_sha256_prefix_from_the_file_name_is_checked(tool, tmp_path):
+    source = _source(tmp_path)
+    digest = hashlib.sha256(CHECKPOINT_BYTES).hexdigest()
+    good = _entry(tool, tmp_path, source.as_uri(), sha256_prefix=digest[:8])
+    assert tool.fetch_entry(good).ok
+    bad = replace(good, target=tmp_path / "other" / "w.pth", sha256_prefix="deadbeef")
+    outcome = tool.fetch_entry(bad)
+    assert not outcome.ok and "does not start with deadbeef" in outcome.message
+    assert not bad.target.exists()
+
+
+def test_an_html_page_is_not_accepted_as_an_unchecksummed_checkpoint(tool, tmp_path):
+    source = _source(tmp_path, b"<!DOCTYPE html><html>sign in</html>")
+    entry = _entry(tool, tmp_path, source.as_uri())
+    outcome = tool.fetch_entry(entry)
+    assert not outcome.ok and "not a torch checkpoint" in outcome.message
+    assert not entry.target.exists()
+
+
+def test_unreachable_url_is_a_one_line_failure(tool, tmp_path):
+    entry = _entry(tool, tmp_path, (tmp_path / "missing.pth").as_uri())
+    outcome = tool.fetch_entry(entry)
+    assert not outcome.ok and outcome.message.startswith("download failed from file://")
+    assert not entry.target.exists()
+    assert _leftovers(entry.target.parent) == []
+
+
+def test_no_network_fails_cleanly_per_file(tool, tmp_path, monkeypatch, capsys):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(tool.urllib.request, "urlopen", offline)
+    status = tool.main(["fetch", "lpips-trunk-vgg", "dinov2-vitl14", "tokenizer-ms-vq-vae"])
+    captured = capsys.readouterr()
+    lines = captured.out.strip().splitlines()
+    assert status == 1
+    assert len(lines) == 3
+    assert all("FAILED: download failed" in line for line in lines)
+    assert "Traceback" not in captured.out + captured.err
+
+
+def test_list_verify_and_unknown_names_from_the_command_line(tool, capsys):
+    assert tool.main(["list"]) == 0
+    assert "tokenizer-ms-vq-vae" in capsys.readouterr().out
+    assert tool.main(["verify"]) == 0  # missing files are reported, not failures
+    assert "missing:" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        tool.main(["fetch", "no-such-weights"])
+    assert exit_info.value.code == 2
+    with pytest.raises(SystemExit) as exit_info:
+        tool.main(["--help"])
+    assert exit_info.value.code == 0
