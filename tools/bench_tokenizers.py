@@ -105,37 +105,59 @@ def bench_preset(preset, device, size, batch, train_batch, iters, small) -> list
         ips = timed(lambda: model.decode(z), batch, device, iters)
         rows.append((preset, "decode bf16", ips, _peak_gib(device)))
 
+    for bf16 in (False, True):
+        ips, peak = training_step_throughput(
+            model, device, size, train_batch, max(1, iters // 2), small, bf16
+        )
+        rows.append((preset, f"train {'bf16' if bf16 else 'fp32'}", ips, peak))
+    return rows
+
+
+def training_step_throughput(
+    model,
+    device: torch.device,
+    size: int,
+    batch: int,
+    iters: int,
+    small: bool,
+    bf16: bool,
+    use_vf: bool | None = None,
+) -> tuple[float, float | None]:
+    """Images/s and peak GiB of the bare training step of ``model`` on one fixed batch.
+
+    Generator step (every loss term on, GAN from step 0; the VF loss where the preset uses it,
+    unless ``use_vf`` says otherwise) and discriminator step, each with its Adam optimiser, in
+    fp32 or under bf16 autocast; no data loading, no EMA.
+    """
     model.train()
     perceptual = LPIPS("vgg", pretrained=False, check_range=False).to(device)
+    foundation = foundation_vit(device, small) if use_vf is not False else None
     loss = create_tokenizer_loss(
-        model, perceptual=perceptual, foundation=foundation_vit(device, small)
+        model, perceptual=perceptual, foundation=foundation, use_vf=use_vf
     ).to(device)
     _enable_gan_from_step_zero(loss)
     ae_opt = torch.optim.Adam(
         [*model.parameters(), *loss.autoencoder_parameters()], lr=1e-4, betas=(0.5, 0.9)
     )
     disc_opt = torch.optim.Adam(loss.discriminator_parameters(), lr=1e-4, betas=(0.5, 0.9))
-    images = torch.rand(train_batch, 3, size, size, device=device) * 2 - 1
+    images = torch.rand(batch, 3, size, size, device=device) * 2 - 1
 
-    for bf16 in (False, True):
+    def step():
+        with _autocast(device, bf16):
+            output = model(images)
+            terms = loss.generator_step(model, images, output, step=1)
+        ae_opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        ae_opt.step()
+        with _autocast(device, bf16):
+            disc = loss.discriminator_step(images, output, step=1)
+        disc_opt.zero_grad(set_to_none=True)
+        disc["loss"].backward()
+        disc_opt.step()
 
-        def step(bf16=bf16):
-            with _autocast(device, bf16):
-                output = model(images)
-                terms = loss.generator_step(model, images, output, step=1)
-            ae_opt.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            ae_opt.step()
-            with _autocast(device, bf16):
-                disc = loss.discriminator_step(images, output, step=1)
-            disc_opt.zero_grad(set_to_none=True)
-            disc["loss"].backward()
-            disc_opt.step()
-
-        _reset_peak(device)
-        ips = timed(step, train_batch, device, max(1, iters // 2))
-        rows.append((preset, f"train {'bf16' if bf16 else 'fp32'}", ips, _peak_gib(device)))
-    return rows
+    _reset_peak(device)
+    ips = timed(step, batch, device, iters)
+    return ips, _peak_gib(device)
 
 
 def _enable_gan_from_step_zero(loss) -> None:

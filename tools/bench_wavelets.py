@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
 import statistics
 import time
@@ -21,6 +22,7 @@ import warnings
 import torch
 
 from freqlat.wavelets import haar_dwt2, haar_idwt2
+from freqlat.wavelets._haar import BACKEND_ENV
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
@@ -90,14 +92,22 @@ def bench(
     copy_wall = wall_ms(lambda: x.clone(), device, repeats)
     copy_kernel = kernel_ms(lambda: x.clone(), device, repeats) or copy_wall
     copy_gbps = 2 * _nbytes(x) / copy_kernel / 1e6
-    cases = {
-        ("forward", "freqlat"): lambda: haar_dwt2(x),
-        ("forward", "pytorch_wavelets"): lambda: fwd_ref(x),
-        ("inverse", "freqlat"): lambda: haar_idwt2(low, high),
-        ("inverse", "pytorch_wavelets"): lambda: inv_ref((ref_low, [ref_high])),
-    }
+    # On CUDA both of our backends are timed: the elementwise torch path and the Triton kernels
+    # (FREQLAT_HAAR_BACKEND=triton); on a CPU only the torch path exists.
+    backends = ["torch", "triton"] if device.type == "cuda" else ["torch"]
+    cases = {}
+    for backend in backends:
+        cases["forward", f"freqlat ({backend})"] = (backend, lambda: haar_dwt2(x))
+    cases["forward", "pytorch_wavelets"] = (None, lambda: fwd_ref(x))
+    for backend in backends:
+        cases["inverse", f"freqlat ({backend})"] = (backend, lambda: haar_idwt2(low, high))
+    cases["inverse", "pytorch_wavelets"] = (None, lambda: inv_ref((ref_low, [ref_high])))
     rows = []
-    for (direction, impl), fn in cases.items():
+    for (direction, impl), (backend, fn) in cases.items():
+        if backend is not None:
+            os.environ[BACKEND_ENV] = backend
+            if backend == "triton":
+                _check_triton_parity(x, ref_low, ref_high)
         with torch.no_grad():
             wall = wall_ms(fn, device, repeats)
             kern = kernel_ms(fn, device, repeats) or wall
@@ -115,11 +125,26 @@ def bench(
                 "parity": parity,
             }
         )
+    os.environ.pop(BACKEND_ENV, None)
     for direction in ("forward", "inverse"):
-        ours, ref = (r for r in rows if r["direction"] == direction)
-        ours["speedup"] = ref["kernel_ms"] / ours["kernel_ms"]
-        ref["speedup"] = 1.0
+        ref = next(
+            r for r in rows if r["direction"] == direction and r["impl"] == "pytorch_wavelets"
+        )
+        for r in rows:
+            if r["direction"] == direction:
+                r["speedup"] = ref["kernel_ms"] / r["kernel_ms"]
     return rows
+
+
+def _check_triton_parity(x: torch.Tensor, ref_low: torch.Tensor, ref_high: torch.Tensor) -> None:
+    """Refuse to time the Triton path unless it agrees with pytorch_wavelets on this input."""
+    low, high = haar_dwt2(x)
+    scale = x.abs().max().float()
+    error = max((low - ref_low).abs().max().float(), (high - ref_high).abs().max().float()) / scale
+    if error > 2 * torch.finfo(x.dtype).eps:
+        raise SystemExit(
+            f"Triton Haar path disagrees with pytorch_wavelets: rel. error {error:.2e}"
+        )
 
 
 def device_name(device: torch.device) -> str:

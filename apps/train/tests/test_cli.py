@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -104,7 +105,13 @@ def test_local_run_writes_config_checkpoints_grids_and_export(finished_run, tiny
         "step_000000012.png",
     ]
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
-    assert (run_dir / "train.log").read_text().count("step 12:") == 1
+    log = (run_dir / "train.log").read_text()
+    assert log.count("step 12:") == 1
+    # every log line after the first step reports throughput and the share of time spent on data
+    last = next(line for line in log.splitlines() if "step 12:" in line)
+    rate = float(re.search(r"time/images_per_s ([0-9.e+-]+)", last).group(1))
+    wait = float(re.search(r"time/data_wait_fraction ([0-9.e+-]+)", last).group(1))
+    assert rate > 0 and 0 <= wait <= 1
     from freqlat.tokenizers import from_pretrained
 
     ema = from_pretrained(run_dir / "export" / "ema")

@@ -1,4 +1,5 @@
-"""Two gloo processes: the loss's own gradients are averaged, and a DDP run trains to the end."""
+"""Two gloo processes: DDP gradients equal one process's, the loss's own gradients are averaged,
+and a DDP run trains to the end."""
 
 import os
 import socket
@@ -36,6 +37,29 @@ dist.destroy_process_group()
 """
 
 
+DDP_SCRIPT = """
+import sys
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from freqlat.tokenizers import create_tokenizer
+
+dist.init_process_group("gloo")
+rank, world = dist.get_rank(), dist.get_world_size()
+torch.manual_seed(0)
+model = create_tokenizer("kl-vae-f16d16-tiny")
+images = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+ddp = DistributedDataParallel(model)
+local = images[rank::world]
+output = ddp(local, sample=False)
+loss = (output.recon - local).square().mean() + 1e-6 * output.posterior.kl().mean()
+loss.backward()
+grads = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
+torch.save(grads, f"{sys.argv[1]}/ddp_rank{rank}.pt")
+dist.destroy_process_group()
+"""
+
+
 def _torchrun(*args: str) -> list[str]:
     return [
         sys.executable,
@@ -47,6 +71,33 @@ def _torchrun(*args: str) -> list[str]:
         str(_free_port()),
         *args,
     ]
+
+
+def test_two_process_gloo_ddp_gradients_match_one_process(tmp_path):
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        _torchrun(str(script), str(tmp_path)), env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    from freqlat.tokenizers import create_tokenizer
+
+    torch.manual_seed(0)
+    model = create_tokenizer("kl-vae-f16d16-tiny")
+    images = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    # the mean of the two ranks' per-shard losses is the full-batch loss (equal shards)
+    output = model(images, sample=False)
+    loss = (output.recon - images).square().mean() + 1e-6 * output.posterior.kl().mean()
+    loss.backward()
+    ranks = [torch.load(tmp_path / f"ddp_rank{r}.pt", weights_only=True) for r in (0, 1)]
+    assert set(ranks[0]) == {n for n, p in model.named_parameters() if p.grad is not None}
+    for name, param in model.named_parameters():
+        if param.grad is None:
+            continue
+        torch.testing.assert_close(ranks[0][name], ranks[1][name], rtol=0, atol=0)
+        torch.testing.assert_close(ranks[0][name], param.grad, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.slow

@@ -26,3 +26,23 @@ def test_tiny_preset_trains_with_both_optimisers(tmp_path, tiny_args, one_thread
         assert {"low/nll_loss", "high/nll_loss"} <= set(terms)
     else:
         assert "vq_loss" in terms
+
+
+def test_lpips_loss_accepts_reconstructions_outside_the_image_range(
+    tmp_path, tiny_args, one_thread
+):
+    import torch
+
+    from freqlat.metrics import LPIPS
+
+    # a weights file of random values (none can be downloaded here), in torchvision's layout
+    trunk = LPIPS("vgg", pretrained=False).features.state_dict()
+    weights = tmp_path / "vgg16-random.pth"
+    torch.save({f"features.{k}": v for k, v in trunk.items()}, weights)
+    run_dir = tmp_path / "run"
+    args = tiny_args(run_dir, steps=2, batch_size=2, checkpoint_every=2)
+    args += ["--perceptual-weight", "1.0", "--lpips-trunk", str(weights)]
+    # an untrained decoder's output overshoots [-1, 1]; the loss must take it as it is
+    assert main(args) == 0
+    meta = json.loads((latest_checkpoint(run_dir / "checkpoints") / "meta.json").read_text())
+    assert meta["metadata"]["terms"]["perceptual_loss"] > 0

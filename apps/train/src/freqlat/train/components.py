@@ -41,12 +41,16 @@ def uses_vf(config: TokenizerTrainConfig, model: Tokenizer) -> bool:
 
 
 def build_perceptual(config: TokenizerTrainConfig) -> nn.Module | None:
-    """LPIPS (VGG, v0.1) when ``perceptual_weight > 0``; its weights must be on disk."""
+    """LPIPS (VGG, v0.1) when ``perceptual_weight > 0``; its weights must be on disk.
+
+    As a loss it takes the decoder's unclamped output, which may leave [-1, 1]: the metric's
+    range check is off (upstream LPIPS has none either).
+    """
     if config.perceptual_weight == 0:
         return None
     from freqlat.metrics import LPIPS
 
-    return LPIPS("vgg", "0.1", trunk_path=config.lpips_trunk)
+    return LPIPS("vgg", "0.1", trunk_path=config.lpips_trunk, check_range=False)
 
 
 def build_loss(

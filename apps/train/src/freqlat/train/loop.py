@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -200,6 +201,9 @@ def train_tokenizer(
     )
     bar = progress(total=config.steps, initial=step, desc=config.preset)
     stream = iter(loader)
+    # Throughput: wall time and time blocked on the data loader, from the end of the first step
+    # of this start (which pays for start-up); per logging interval and for the whole start.
+    throughput = _Throughput(config.batch_size)
     while step < config.steps:
         if guard is not None and guard.should_stop(device):
             if saved_at != step:
@@ -207,8 +211,10 @@ def train_tokenizer(
             writer.close()
             bar.close()
             guard.requeue()
+        waited = time.perf_counter()
         images, _ = next(stream)
         images = images.to(device, non_blocking=True)
+        throughput.data_wait(time.perf_counter() - waited)
         lr = set_learning_rate(ae_opt, config.lr, step, config)
         set_learning_rate(disc_opt, disc_lr, step, config)
         with _autocast(config, device):
@@ -236,10 +242,12 @@ def train_tokenizer(
             terms.update({f"disc/{k}": v for k, v in disc_terms.items()})
         ema.update(model)
         step += 1
+        throughput.step_done()
         bar.update(1)
         if step % config.log_every == 0 or step == config.steps:
             terms_logged = {k: float(v.detach()) for k, v in terms.items()}
             terms_logged["lr"] = lr
+            terms_logged.update(throughput.interval())
             if grad_norm is not None:
                 terms_logged["grad_norm"] = float(grad_norm)
             writer.scalars({f"train/{k}": v for k, v in terms_logged.items()}, step)
@@ -261,7 +269,59 @@ def train_tokenizer(
     writer.close()
     if ctx.is_main:
         export(run_dir, model, ema)
-    return {"step": step, "run_dir": str(run_dir), "terms": terms_logged}
+    return {
+        "step": step,
+        "run_dir": str(run_dir),
+        "terms": terms_logged,
+        "throughput": throughput.total(),
+    }
+
+
+class _Throughput:
+    """Images/s per process and the share of wall time spent waiting for data.
+
+    Counting starts when the first step of a start has finished, so model building, resuming
+    and the first (warm-up) step are left out.
+    """
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self.started: float | None = None
+        self.steps = 0
+        self.waited = 0.0
+        self.mark = (0, 0.0, 0.0)  # steps, waited, time at the last interval()
+
+    def data_wait(self, seconds: float) -> None:
+        if self.started is not None:
+            self.waited += seconds
+
+    def step_done(self) -> None:
+        if self.started is None:
+            self.started = time.perf_counter()
+            self.mark = (0, 0.0, self.started)
+        else:
+            self.steps += 1
+
+    def _since(self, steps: int, waited: float, since: float) -> dict[str, float]:
+        elapsed = time.perf_counter() - since
+        if self.steps == steps or elapsed <= 0:
+            return {}
+        return {
+            "time/images_per_s": (self.steps - steps) * self.batch_size / elapsed,
+            "time/data_wait_fraction": (self.waited - waited) / elapsed,
+        }
+
+    def interval(self) -> dict[str, float]:
+        """Throughput since the previous call (empty before the first counted step)."""
+        if self.started is None:
+            return {}
+        values = self._since(*self.mark)
+        self.mark = (self.steps, self.waited, time.perf_counter())
+        return values
+
+    def total(self) -> dict[str, float]:
+        """Throughput over every counted step of this start."""
+        return {} if self.started is None else self._since(0, 0.0, self.started)
 
 
 def export(run_dir: Path, model: nn.Module, ema: EMA) -> None:

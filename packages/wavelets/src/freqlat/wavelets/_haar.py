@@ -14,10 +14,43 @@ On a CPU this is 2.6x faster than pytorch_wavelets forward and 5.9x inverse (ben
 
 from __future__ import annotations
 
+import functools
+import os
+from types import ModuleType
+
 import torch
 import torch.nn.functional as F
 
 __all__ = ["haar_dwt2", "haar_idwt2"]
+
+
+@functools.cache
+def _triton_kernels() -> ModuleType | None:
+    """The Triton pair (_haar_triton.py says why), imported on first CUDA use; None without triton."""
+    try:
+        from . import _haar_triton
+    except ImportError:
+        return None
+    return _haar_triton
+
+
+BACKEND_ENV = "FREQLAT_HAAR_BACKEND"
+"""``triton`` routes CUDA tensors through the Triton kernels; unset or ``torch``: elementwise torch.
+
+The Triton kernels are verified in Triton's CPU interpreter and compile for sm_90, but have not
+yet run on a GPU, so they stay opt-in until ``tools/bench_wavelets.py`` has measured them there.
+"""
+
+
+def _use_triton(*tensors: torch.Tensor) -> bool:
+    """Opted in, every tensor on CUDA in one dtype the Triton kernels support, triton imports."""
+    return (
+        os.environ.get(BACKEND_ENV, "torch") == "triton"
+        and all(t.is_cuda for t in tensors)
+        and len({t.dtype for t in tensors}) == 1
+        and _triton_kernels() is not None
+        and tensors[0].dtype in _triton_kernels().SUPPORTED_DTYPES
+    )
 
 
 def _needs_graph(*tensors: torch.Tensor) -> bool:
@@ -33,6 +66,8 @@ def haar_dwt2(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     with one zero row/column at the bottom/right, as pytorch_wavelets does in mode "zero". The
     output has the input's dtype (also under autocast) and is differentiable.
     """
+    if _use_triton(x):
+        return _triton_kernels().haar_dwt2(x)
     n, c, h, w = x.shape
     if h % 2 or w % 2:
         x = F.pad(x, (0, w % 2, 0, h % 2))
@@ -59,6 +94,8 @@ def haar_idwt2(low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
     Like pytorch_wavelets, the output of an odd-sized input is one row/column larger than the
     original; crop it if you need the original size.
     """
+    if _use_triton(low, high):
+        return _triton_kernels().haar_idwt2(low, high)
     n, c, h, w = low.shape
     lh, hl, hh = high.unbind(2)
     s0 = torch.lerp(low, hl, 0.5)  # (LL + HL) / 2

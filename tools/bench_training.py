@@ -1,0 +1,156 @@
+"""Benchmark: end-to-end tokenizer training throughput against the bare training step.
+
+Runs ``freqlat-train``'s real loop (JPEG decoding in DataLoader workers, ADM crop and flip,
+host-to-device copy, generator and discriminator steps, EMA, logging) on a folder of JPEGs, and in
+the same run times the bare step of ``tools/bench_tokenizers.py`` (same model, every loss term on,
+one batch already on the device). Reports images/s per GPU for both, the share of the loop's
+wall time spent waiting for data, and end-to-end / bare: the data pipeline must not be the bound
+(target: at least 95%).
+
+LPIPS's VGG16 and the VF loss's ViT-L/14 are given weights files of random values written to a
+temporary folder (the loop refuses to run without files, and never invents weights itself);
+timing does not depend on the values. Without ``--folder``, ImageNet-sized JPEGs cut from
+scikit-image's photographs are written to a temporary folder.
+
+    uv run --all-packages python tools/bench_training.py [--preset va-vae-f16d32] [--precision bf16] [--append benchmarks/RESULTS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_tokenizers  # a sibling script in tools/
+
+from freqlat.metrics import LPIPS
+from freqlat.tokenizers import create_tokenizer
+from freqlat.train.config import resolve_config
+from freqlat.train.job import TokenizerTrainingJob
+
+
+def write_imagenet_like_jpegs(root: Path, count: int) -> None:
+    """``count`` JPEGs of ImageNet's typical size (about 500 x 375) from scikit-image photos."""
+    from skimage import data
+
+    photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        photo = photos[i % len(photos)]
+        height, width = min(375, photo.shape[0]), min(500, photo.shape[1])
+        top = rng.integers(0, photo.shape[0] - height + 1)
+        left = rng.integers(0, photo.shape[1] - width + 1)
+        crop = photo[top : top + height, left : left + width]
+        Image.fromarray(crop).save(root / f"{i:06d}.JPEG", quality=90)
+
+
+def random_weight_files(folder: Path, with_vit: bool) -> dict[str, Path]:
+    """Files of random LPIPS-VGG16 trunk (and DINOv2 ViT-L/14) weights, as the loaders read them."""
+    trunk = LPIPS("vgg", pretrained=False).features.state_dict()
+    files = {"lpips_trunk": folder / "vgg16-random.pth"}
+    torch.save({f"features.{k}": v for k, v in trunk.items()}, files["lpips_trunk"])
+    if with_vit:
+        files["foundation_weights"] = folder / "vit-random.pth"
+        vit = bench_tokenizers.foundation_vit(torch.device("cpu"), small=False).vit
+        torch.save(vit.state_dict(), files["foundation_weights"])
+    return files
+
+
+def end_to_end(preset, run_dir, folder, weights, args) -> dict[str, float]:
+    """Throughput summary of ``args.steps`` steps of the real training loop."""
+    overrides = {
+        "run_dir": str(run_dir),
+        "data": str(folder),
+        "image_size": args.size,
+        "steps": args.steps,
+        "batch_size": args.batch,
+        "num_workers": args.workers,
+        "precision": args.precision,
+        "disc_start": 0,
+        "log_every": args.steps,
+        "grid_every": 10 * args.steps,
+        "checkpoint_every": 10 * args.steps,
+        "lpips_trunk": str(weights["lpips_trunk"]),
+    }
+    if "foundation_weights" in weights:
+        overrides["foundation_weights"] = str(weights["foundation_weights"])
+    if preset.endswith("-tiny"):  # a CPU smoke run: LPIPS on, no VF loss (a ViT-L is too slow)
+        overrides.update(perceptual_weight=1.0, use_vf=False)
+    summary = TokenizerTrainingJob(resolve_config(preset, overrides))()
+    return summary["throughput"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="va-vae-f16d32")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="bf16")
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=16, help="per GPU")
+    parser.add_argument("--steps", type=int, default=200, help="steps of the real loop")
+    parser.add_argument("--iters", type=int, default=20, help="timed bare steps")
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--folder", type=Path, default=None, help="a folder of JPEGs")
+    parser.add_argument("--num-images", type=int, default=4000, help="JPEGs to write")
+    parser.add_argument("--append", type=Path, default=None)
+    args = parser.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    small = args.preset.endswith("-tiny")
+    bf16 = args.precision == "bf16"
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        folder = args.folder
+        if folder is None:
+            folder = tmp / "jpegs"
+            write_imagenet_like_jpegs(folder, args.num_images)
+        weights = random_weight_files(tmp, with_vit=not small)
+        model = create_tokenizer(args.preset).to(device)
+        bare, _ = bench_tokenizers.training_step_throughput(
+            model,
+            device,
+            args.size,
+            args.batch,
+            args.iters,
+            small,
+            bf16,
+            use_vf=False if small else None,
+        )
+        del model
+        loop = end_to_end(args.preset, tmp / "run", folder, weights, args)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    ips = loop.get("time/images_per_s", float("nan"))
+    wait = loop.get("time/data_wait_fraction", float("nan"))
+    table = "\n".join(
+        [
+            f"### Training throughput, {args.preset} at {args.size} px on {name}",
+            "",
+            f"{datetime.date.today()}, torch {torch.__version__}, {args.precision}, batch "
+            f"{args.batch} per GPU, {args.workers} DataLoader workers, {args.steps} loop steps "
+            "(the first left out), `tools/bench_training.py`.",
+            "",
+            "| measurement | img/s per GPU | data wait | of bare step |",
+            "| --- | --- | --- | --- |",
+            f"| bare step (tools/bench_tokenizers.py, batch on device) | {bare:.1f} | | 100% |",
+            f"| freqlat-train loop on JPEGs | {ips:.1f} | {100 * wait:.1f}% | "
+            f"{100 * ips / bare:.0f}% |",
+            "",
+        ]
+    )
+    print(table)
+    if args.append:
+        with open(args.append, "a") as f:
+            f.write("\n" + table)
+
+
+if __name__ == "__main__":
+    main()
