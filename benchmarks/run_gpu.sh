@@ -22,3 +22,4 @@ python3 -m pytest -m gpu -q -p no:cacheprovider packages apps 2>&1 | tail -n 15 
 python3 tools/bench_wavelets.py --device cuda --append "$out"
 python3 tools/bench_metrics.py --device cuda --append "$out"
 python3 tools/bench_tokenizers.py --device cuda --append "$out"
+python3 tools/bench_training.py --preset va-vae-f16d32 --precision bf16 --append "$out"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,23 +30,22 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.io import ImageReadMode, decode_image, read_file
 from torchvision.transforms.v2 import functional as TF
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import device_name, emit, sync  # a sibling module in tools/
+
 from freqlat.metrics import FeatureStatistics, InceptionFeatures, frechet_distance
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def images_per_second(fn, batch: int, device: torch.device, iters: int) -> float:
     """Throughput of ``fn`` (one call = ``batch`` images), after one warm-up call."""
     with torch.no_grad():
         fn()
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         for _ in range(iters):
             fn()
-        _sync(device)
+        sync(device)
     return batch * iters / (time.perf_counter() - start)
 
 
@@ -130,16 +130,16 @@ def bench_pipeline(device, extractor, folder: Path, batch: int, workers: int) ->
 
     start = time.perf_counter()
     on_device = [b.to(device, non_blocking=True) for b in cached]
-    _sync(device)
+    sync(device)
     transfer_ips = n / (time.perf_counter() - start)
 
     with torch.no_grad():
         extractor(on_device[0])
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         for b in on_device:
             extractor(b)
-        _sync(device)
+        sync(device)
     feature_ips = n / (time.perf_counter() - start)
 
     start = time.perf_counter()
@@ -150,7 +150,7 @@ def bench_pipeline(device, extractor, folder: Path, batch: int, workers: int) ->
             (first if i % 2 == 0 else second).update(pool)
     if second.count >= 2:
         frechet_distance(*first.compute(), *second.compute())
-    _sync(device)
+    sync(device)
     total_ips = n / (time.perf_counter() - start)
 
     stages = {"decode + crop": decode_ips, "host-to-device": transfer_ips, "Inception": feature_ips}
@@ -183,7 +183,7 @@ def main() -> None:
     # Random weights shrink the activations into the denormal range, where CPU arithmetic is
     # many times slower; flushing them keeps the CPU timing about the network, not the values.
     torch.set_flush_denormal(True)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    name = device_name(device)
     note = "real weights" if args.weights else "identical random weights"
     lines = [
         f"### FID Inception on {name}",
@@ -201,10 +201,7 @@ def main() -> None:
             write_demo_jpegs(folder, args.num_images, 256)
         lines += bench_pipeline(device, extractor, folder, args.batch, args.workers)
     table = "\n".join(lines) + "\n"
-    print(table)
-    if args.append:
-        with open(args.append, "a") as f:
-            f.write("\n" + table)
+    emit(table, args.append)
 
 
 if __name__ == "__main__":

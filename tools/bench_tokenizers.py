@@ -20,10 +20,16 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import sys
 import time
 from contextlib import nullcontext
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import device_name, emit, sync  # a sibling module in tools/
 
 from freqlat.metrics import LPIPS
 from freqlat.tokenizers import create_tokenizer
@@ -43,11 +49,6 @@ ANCHORS = {
 }
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _reset_peak(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -65,11 +66,11 @@ def timed(fn, images: int, device: torch.device, iters: int) -> float:
     """Images/s of ``fn`` (one call handles ``images`` images), after two warm-up calls."""
     for _ in range(2):
         fn()
-    _sync(device)
+    sync(device)
     start = time.perf_counter()
     for _ in range(iters):
         fn()
-    _sync(device)
+    sync(device)
     return images * iters / (time.perf_counter() - start)
 
 
@@ -169,7 +170,7 @@ def _enable_gan_from_step_zero(loss) -> None:
 
 
 def to_markdown(rows, device, size, batch, train_batch) -> str:
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    name = device_name(device)
     lines = [
         f"### Tokenizers at {size} px on {name}",
         "",
@@ -213,10 +214,7 @@ def main() -> None:
         if device.type == "cuda":
             torch.cuda.empty_cache()
     table = to_markdown(rows, device, args.size, args.batch, args.train_batch)
-    print(table)
-    if args.append:
-        with open(args.append, "a") as f:
-            f.write("\n" + table)
+    emit(table, args.append)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_tokenizers  # a sibling script in tools/
+from benchlib import device_name, emit
 
 from freqlat.metrics import LPIPS
 from freqlat.tokenizers import create_tokenizer
@@ -127,7 +128,7 @@ def main() -> None:
         )
         del model
         loop = end_to_end(args.preset, tmp / "run", folder, weights, args)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    name = device_name(device)
     ips = loop.get("time/images_per_s", float("nan"))
     wait = loop.get("time/data_wait_fraction", float("nan"))
     table = "\n".join(
@@ -146,10 +147,7 @@ def main() -> None:
             "",
         ]
     )
-    print(table)
-    if args.append:
-        with open(args.append, "a") as f:
-            f.write("\n" + table)
+    emit(table, args.append)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,17 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import statistics
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import device_name, emit, sync  # a sibling module in tools/
 
 from freqlat.wavelets import haar_dwt2, haar_idwt2
 from freqlat.wavelets._haar import BACKEND_ENV
@@ -29,11 +34,6 @@ with warnings.catch_warnings():
     from pytorch_wavelets import DWTForward, DWTInverse
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def wall_ms(fn, device: torch.device, repeats: int, rounds: int = 5) -> float:
     """Median over ``rounds`` of the mean time of ``repeats`` calls, in ms.
 
@@ -41,13 +41,13 @@ def wall_ms(fn, device: torch.device, repeats: int, rounds: int = 5) -> float:
     """
     clock = time.perf_counter if device.type == "cuda" else time.process_time
     fn()
-    _sync(device)
+    sync(device)
     samples = []
     for _ in range(rounds):
         start = clock()
         for _ in range(repeats):
             fn()
-        _sync(device)
+        sync(device)
         samples.append((clock() - start) / repeats * 1e3)
     return statistics.median(samples)
 
@@ -59,11 +59,11 @@ def kernel_ms(fn, device: torch.device, repeats: int) -> float | None:
     from torch.profiler import ProfilerActivity, profile
 
     fn()
-    _sync(device)
+    sync(device)
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         for _ in range(repeats):
             fn()
-        _sync(device)
+        sync(device)
     total_us = sum(
         evt.self_device_time_total for evt in prof.key_averages() if evt.self_device_time_total > 0
     )
@@ -147,15 +147,10 @@ def _check_triton_parity(x: torch.Tensor, ref_low: torch.Tensor, ref_high: torch
         )
 
 
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.machine()}, {torch.get_num_threads()} thread(s), process CPU time)"
-
-
 def to_markdown(rows: list[dict], device: torch.device, batch: int, size: int) -> str:
+    timer = "" if device.type == "cuda" else ", process CPU time"
     lines = [
-        f"### Haar DWT, J=1, {batch} x 3 x {size} x {size} on {device_name(device)}",
+        f"### Haar DWT, J=1, {batch} x 3 x {size} x {size} on {device_name(device)}{timer}",
         "",
         f"{datetime.date.today()}, torch {torch.__version__}, `tools/bench_wavelets.py`. "
         "GB/s counts the bytes read and written once; the copy bandwidth (`x.clone()`) is "
@@ -190,10 +185,7 @@ def main() -> None:
     for dtype in (torch.float32, torch.bfloat16):
         rows += bench(device, dtype, args.batch, args.size, repeats)
     table = to_markdown(rows, device, args.batch, args.size)
-    print(table)
-    if args.append:
-        with open(args.append, "a") as f:
-            f.write("\n" + table)
+    emit(table, args.append)
 
 
 if __name__ == "__main__":
