@@ -187,3 +187,36 @@ def load_state_strict(model: nn.Module, state: dict[str, Tensor], source: str) -
         )
     with torch.no_grad():
         model.load_state_dict(state, strict=True)
+
+
+class ConvTokenizer(Tokenizer):
+    """A tokenizer on one LDM encoder/decoder pair, configured by ``config.backbone``.
+
+    Subclasses build ``self.encoder`` and ``self.decoder``; the static facts and the
+    adaptive-weight anchors follow from them here.
+    """
+
+    @property
+    def downsample(self) -> int:
+        """Spatial factor between input and latent."""
+        return self.config.backbone.downsample
+
+    @property
+    def latent_channels(self) -> int:
+        """Latent channels (the backbone's z_channels)."""
+        return self.config.backbone.z_channels
+
+    @property
+    def image_channels(self) -> int:
+        """Input/output channels (3 for images, 9 for FA-VAE's high branch)."""
+        return self.config.backbone.in_channels
+
+    @property
+    def encoder_last_weight(self) -> Tensor:
+        """``encoder.conv_out.weight``."""
+        return self.encoder.conv_out.weight
+
+    @property
+    def decoder_last_weight(self) -> Tensor:
+        """``decoder.conv_out.weight``."""
+        return self.decoder.conv_out.weight

@@ -6,12 +6,12 @@ import torch
 from torch import Tensor, nn
 
 from freqlat.tokenizers.backbone import Decoder, Encoder
-from freqlat.tokenizers.base import Tokenizer
+from freqlat.tokenizers.base import ConvTokenizer
 from freqlat.tokenizers.configs import KLAutoencoderConfig
 from freqlat.tokenizers.types import BranchOutput, DiagonalGaussian, TokenizerOutput
 
 
-class AutoencoderKL(Tokenizer):
+class AutoencoderKL(ConvTokenizer):
     """Convolutional VAE with a diagonal Gaussian posterior over an N x z x H/f x W/f latent.
 
     ``encode`` returns the posterior; ``decode`` maps a latent back to N x in_channels x H x W.
@@ -28,31 +28,6 @@ class AutoencoderKL(Tokenizer):
         self.quant_conv = nn.Conv2d(2 * z, 2 * z, kernel_size=1)
         self.post_quant_conv = nn.Conv2d(z, z, kernel_size=1)
         self.decoder = Decoder(backbone, out_channels=backbone.in_channels)
-
-    @property
-    def downsample(self) -> int:
-        """Spatial factor between input and latent."""
-        return self.config.backbone.downsample
-
-    @property
-    def latent_channels(self) -> int:
-        """Latent channels (z_channels)."""
-        return self.config.backbone.z_channels
-
-    @property
-    def image_channels(self) -> int:
-        """Input/output channels (3 for images, 9 for FA-VAE's high branch)."""
-        return self.config.backbone.in_channels
-
-    @property
-    def encoder_last_weight(self) -> Tensor:
-        """``encoder.conv_out.weight``."""
-        return self.encoder.conv_out.weight
-
-    @property
-    def decoder_last_weight(self) -> Tensor:
-        """``decoder.conv_out.weight``."""
-        return self.decoder.conv_out.weight
 
     def encode(self, x: Tensor) -> DiagonalGaussian:
         """Posterior q(z | x) for inputs N x image_channels x H x W."""

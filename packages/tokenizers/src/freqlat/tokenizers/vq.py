@@ -5,13 +5,13 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from freqlat.tokenizers.backbone import Decoder, Encoder
-from freqlat.tokenizers.base import Tokenizer
+from freqlat.tokenizers.base import ConvTokenizer
 from freqlat.tokenizers.configs import MultiScaleVQConfig
 from freqlat.tokenizers.quantizer import MultiScaleResidualQuantizer, QuantizerOutput
 from freqlat.tokenizers.types import TokenizerOutput
 
 
-class MultiScaleVQVAE(Tokenizer):
+class MultiScaleVQVAE(ConvTokenizer):
     """Conv encoder, 3x3 quant conv, multi-scale residual quantiser, 3x3 post-quant conv, decoder.
 
     ``encode`` returns a :class:`QuantizerOutput` (quantised latent, per-scale indices, VQ loss);
@@ -42,16 +42,6 @@ class MultiScaleVQVAE(Tokenizer):
         self.decoder = Decoder(backbone, out_channels=backbone.in_channels)
 
     @property
-    def downsample(self) -> int:
-        """Spatial factor between image and latent (16 for the VAR preset)."""
-        return self.config.backbone.downsample
-
-    @property
-    def latent_channels(self) -> int:
-        """Channels of the quantised latent (32 for the VAR preset)."""
-        return self.config.backbone.z_channels
-
-    @property
     def image_size(self) -> int:
         """The one image side this model takes: last patch size times the downsampling."""
         return self.config.patch_sizes[-1] * self.downsample
@@ -63,16 +53,6 @@ class MultiScaleVQVAE(Tokenizer):
                 f"(last patch size {self.config.patch_sizes[-1]} x downsample "
                 f"{self.downsample}), got {height}x{width}"
             )
-
-    @property
-    def encoder_last_weight(self) -> Tensor:
-        """``encoder.conv_out.weight``."""
-        return self.encoder.conv_out.weight
-
-    @property
-    def decoder_last_weight(self) -> Tensor:
-        """``decoder.conv_out.weight``."""
-        return self.decoder.conv_out.weight
 
     def encode(self, x: Tensor) -> QuantizerOutput:
         """Quantise images N x 3 x H x W; the result holds latent, indices and VQ loss."""
