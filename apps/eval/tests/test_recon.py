@@ -4,6 +4,7 @@ import csv
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -42,6 +43,22 @@ def _recon_args(out, *tokenizers, num_images=NUM_IMAGES, extra=()):
     ]
 
 
+def _seed_protocol_recon(model, x, seed=0):
+    """Decoder output of one posterior draw per image, image i seeded by SeedSequence([seed, i])."""
+    with torch.no_grad():
+        posterior = model.encode(x)
+        noise = []
+        for index in range(len(x)):
+            state = np.random.SeedSequence([seed, index]).generate_state(2, dtype=np.uint32)
+            generator = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+            noise.append(torch.randn(posterior.mean.shape[1:], generator=generator))
+        return model.decode(posterior.mean + posterior.std * torch.stack(noise))
+
+
+def _rows(out):
+    return json.loads((out / "recon.json").read_text())["rows"]
+
+
 def test_table_has_one_row_per_tokenizer_with_values_and_missing_metrics(tmp_path, saved_tokenizer):
     kl_dir, kl_model = saved_tokenizer("kl-vae-f16d16-tiny")
     fa_dir, _ = saved_tokenizer("fa-vae-f16d32-tiny")
@@ -71,14 +88,14 @@ def test_table_has_one_row_per_tokenizer_with_values_and_missing_metrics(tmp_pat
     assert "| Tokenizer | Recon | Low | High | LPIPS | rFID | PSNR | SSIM |" in markdown
     assert "| missing | missing |" in markdown and "LPIPS missing (all rows)" in markdown
 
-    # the first row equals a direct computation on the same images
+    # the first row equals a direct computation on the same images (protocol "seed")
     x = _originals()
-    with torch.no_grad():
-        y = kl_model(x, sample=False).recon.clamp(-1, 1)
+    y = _seed_protocol_recon(kl_model, x)
     mse = (x - y).pow(2).mean(dim=(1, 2, 3))
     first = document["rows"][0]
     assert first["Recon"] == pytest.approx(float(mse.mean()), rel=1e-5)
-    psnr = float((10 * torch.log10(4.0 / mse)).mean())
+    clamped_mse = (x - y.clamp(-1, 1)).pow(2).mean(dim=(1, 2, 3))
+    psnr = float((10 * torch.log10(4.0 / clamped_mse)).mean())
     assert first["PSNR"] == pytest.approx(psnr, rel=1e-5)
     assert float(rows[0]["Recon"]) == first["Recon"]
     # a random tokenizer with the same seed is the saved one (seed 0)
@@ -104,10 +121,53 @@ def test_lpips_and_rfid_are_filled_when_their_weights_files_exist(tmp_path, save
     assert row["missing"] == {}
     assert math.isfinite(row["rFID"]) and row["rFID"] >= 0
     x = _originals(4)
+    y = _seed_protocol_recon(model, x)
     with torch.no_grad():
-        y = model(x, sample=False).recon.clamp(-1, 1)
-        expected = LPIPS("vgg", "0.1", trunk_path=trunk_file)(x, y).mean()
+        expected = LPIPS("vgg", "0.1", trunk_path=trunk_file, check_range=False)(x, y).mean()
     assert row["LPIPS"] == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_seed_protocol_rows_do_not_depend_on_the_batch_size_and_follow_the_seed(
+    tmp_path, saved_tokenizer
+):
+    model_dir, _ = saved_tokenizer("fa-vae-f16d32-tiny")
+    rows = {}
+    for batch, seed in ((4, 0), (1, 0), (4, 1)):
+        out = tmp_path / f"b{batch}-s{seed}"
+        extra = ("--seed", str(seed))
+        args = _recon_args(out, model_dir, extra=extra)
+        args[args.index("--batch-size") + 1] = str(batch)
+        assert main(args) == 0
+        rows[batch, seed] = _rows(out)[0]
+    for column in ("Recon", "Low", "High", "PSNR", "SSIM"):
+        assert rows[1, 0][column] == pytest.approx(rows[4, 0][column], rel=1e-6, abs=1e-7)
+    assert rows[4, 1]["Recon"] != pytest.approx(rows[4, 0]["Recon"], rel=1e-6)
+
+
+def test_deterministic_protocol_decodes_the_mode_clamped(tmp_path, saved_tokenizer):
+    model_dir, model = saved_tokenizer("kl-vae-f16d16-tiny")
+    with torch.no_grad():  # push the decoder past [-1, 1] so that clamping matters
+        model.decoder.conv_out.weight.mul_(40)
+    model.save_pretrained(model_dir)
+    x = _originals()
+    with torch.no_grad():
+        raw = model(x, sample=False).recon
+    assert raw.abs().max() > 1.5
+    out = tmp_path / "deterministic"
+    assert main(_recon_args(out, model_dir, extra=("--recon-protocol", "deterministic"))) == 0
+    document = json.loads((out / "recon.json").read_text())
+    expected = (x - raw.clamp(-1, 1)).pow(2).mean()
+    assert document["rows"][0]["Recon"] == pytest.approx(float(expected), rel=1e-5)
+    assert "deterministic" in document["protocol"]["reconstruction"]
+    assert "crop adm" in document["protocol"]["data"]
+
+    out = tmp_path / "seed"
+    assert main(_recon_args(out, model_dir)) == 0
+    document = json.loads((out / "recon.json").read_text())
+    unclamped = (x - _seed_protocol_recon(model, x)).pow(2).mean()
+    assert document["rows"][0]["Recon"] == pytest.approx(float(unclamped), rel=1e-5)
+    assert "HY-Wong/LightningDiT" in document["protocol"]["reconstruction"]
+    assert "crop resize-center" in document["protocol"]["data"]
 
 
 def test_bad_tokenizer_specs_and_data_roots_are_clear_errors(tmp_path, capsys):
@@ -124,6 +184,9 @@ def test_bad_tokenizer_specs_and_data_roots_are_clear_errors(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(_recon_args(out, "random:kl-vae-f16d16-tiny", num_images=10_000)) == 2
     assert "fewer than --num-images 10000" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(_recon_args(out, "random:kl-vae-f16d16-tiny", extra=("--recon-protocol", "mine")))
+    assert "invalid choice: 'mine'" in capsys.readouterr().err
     assert not (out / "recon.csv").exists()
 
 

@@ -17,6 +17,7 @@ from freqlat.core.data import (
     adm_center_crop,
     imagenet_split,
     load_rgb,
+    resize_center_crop,
     to_model_tensor,
 )
 
@@ -40,6 +41,39 @@ def test_adm_crop_rounds_the_longer_side_and_floors_the_offset():
     # No halving (65 < 128); scale 64/65 gives 64 x round(68.92) = 69 rows; top = (69-64)//2 = 2.
     expected = np.asarray(image.resize((64, 69), Image.BICUBIC))[2:66]
     np.testing.assert_array_equal(adm_center_crop(image, 64), expected)
+
+
+@pytest.mark.parametrize(
+    "width, height, size",
+    [(300, 200, 64), (200, 300, 64), (65, 70, 64), (64, 90, 64), (101, 57, 32), (333, 500, 256)],
+)
+def test_resize_center_crop_equals_torchvision_resize_then_center_crop(width, height, size):
+    transforms = pytest.importorskip("torchvision.transforms")
+    image = _random_rgb(width, height, seed=width + height)
+    expected = transforms.CenterCrop(size)(transforms.Resize(size)(image))
+    np.testing.assert_array_equal(resize_center_crop(image, size), np.asarray(expected))
+
+
+def test_resize_center_crop_dataset_matches_the_seed_evaluation_transform(class_folder: Path):
+    transforms = pytest.importorskip("torchvision.transforms")
+    seed_transform = transforms.Compose(
+        [
+            transforms.Resize(32),
+            transforms.CenterCrop((32, 32)),
+            transforms.ToTensor(),
+            transforms.Normalize(mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5]),
+        ]
+    )
+    dataset = ImageFolderDataset(class_folder, 32, crop="resize-center")
+    for index, (path, _) in enumerate(dataset.samples):
+        image, _ = dataset[index]
+        expected = seed_transform(load_rgb(path))
+        torch.testing.assert_close(image, expected, rtol=0, atol=1e-6)
+
+
+def test_unknown_crop_is_a_clear_error(class_folder: Path):
+    with pytest.raises(ValueError, match=r"unknown crop .random.*adm"):
+        ImageFolderDataset(class_folder, 32, crop="random")
 
 
 def test_model_tensor_maps_0_and_255_to_minus_one_and_one_and_flips_columns():

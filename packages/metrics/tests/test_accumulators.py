@@ -59,6 +59,30 @@ def test_reconstruction_metrics_equal_the_functions_on_the_whole_set():
     )
 
 
+def test_unclamped_reconstructions_need_check_range_off_and_keep_the_band_identity():
+    _, originals, recons = _data()
+    overshoot = recons * 1.3
+    assert overshoot.abs().max() > 1
+    with pytest.raises(ValueError, match="reconstructions must lie in"):
+        ReconstructionMetrics().update(originals, overshoot)
+    acc = ReconstructionMetrics(check_range=False)
+    acc.update(originals, overshoot)
+    result = acc.compute()
+    assert result["recon"] == pytest.approx(
+        float(recon_mse(originals, overshoot, check_range=False)), rel=1e-12
+    )
+    assert result["recon"] == pytest.approx((result["low"] + 3 * result["high"]) / 4, rel=1e-12)
+    clamped = overshoot.clamp(-1, 1)
+    assert result["psnr"] == pytest.approx(
+        float(psnr(originals, clamped, data_range=2.0).mean()), rel=1e-12
+    )
+    assert result["ssim"] == pytest.approx(
+        float(ssim(originals, clamped, data_range=2.0).mean()), rel=1e-12
+    )
+    with pytest.raises(ValueError, match="originals must lie in"):
+        acc.update(overshoot, originals)
+
+
 def test_accumulators_reject_bad_input():
     with pytest.raises(ValueError, match="at least 2 samples"):
         stats = FeatureStatistics(3)

@@ -6,6 +6,7 @@ Usage::
                        [--image-size 256] [--batch-size 32] [--num-workers 4] [--out DIR]
                        [--lpips-trunk PATH] [--inception-weights PATH]
                        [--rfid-protocol rfid-seed|rfid-lightningdit]
+                       [--recon-protocol seed|deterministic] [--seed 0]
                        [--launcher local|debug|slurm] [--nodes N] [--gpus-per-node G] ...
 
 A SPEC is a save_pretrained directory, a freqlat-train run directory, an official preset
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from freqlat.core import LaunchOptions, launch, setup_logging
 from freqlat.eval.job import ReconEvalJob, ReconEvalSettings
+from freqlat.eval.recon import RECON_PROTOCOLS
 from freqlat.metrics import PROTOCOLS
 
 
@@ -42,7 +44,18 @@ def _parser() -> argparse.ArgumentParser:
     recon.add_argument(
         "--rfid-protocol", default="rfid-seed", choices=[p for p in PROTOCOLS if "rfid" in p]
     )
-    recon.add_argument("--seed", type=int, default=0, help="seed of random:PRESET weights")
+    recon.add_argument(
+        "--recon-protocol",
+        default="seed",
+        choices=list(RECON_PROTOCOLS),
+        help="crop, posterior sample or mode, clamping (default: as the seed README measured)",
+    )
+    recon.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the posterior samples and random:PRESET weights",
+    )
     recon.add_argument("--launcher", default="local", choices=["local", "debug", "slurm"])
     recon.add_argument("--nodes", type=int, default=1)
     recon.add_argument("--gpus-per-node", type=int, default=1)
@@ -77,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             lpips_trunk=args.lpips_trunk,
             inception_weights=args.inception_weights,
             rfid_protocol=args.rfid_protocol,
+            recon_protocol=args.recon_protocol,
             seed=args.seed,
         )
         options = LaunchOptions(

@@ -11,7 +11,12 @@ import submitit
 import torch
 
 from freqlat.core import cleanup, init_distributed, open_dataset
-from freqlat.eval.recon import evaluate_tokenizer, load_metric_networks, table_protocol
+from freqlat.eval.recon import (
+    evaluate_tokenizer,
+    get_recon_protocol,
+    load_metric_networks,
+    table_protocol,
+)
 from freqlat.eval.sources import load_tokenizer
 from freqlat.eval.table import markdown_table, write_tables
 
@@ -33,6 +38,7 @@ class ReconEvalSettings:
     lpips_trunk: str | None = None
     inception_weights: str | None = None
     rfid_protocol: str = "rfid-seed"
+    recon_protocol: str = "seed"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -40,6 +46,7 @@ class ReconEvalSettings:
             raise ValueError("give at least one --tokenizer")
         if self.num_images < 1 or self.batch_size < 1 or self.image_size < 2:
             raise ValueError("num_images and batch_size must be positive, image_size at least 2")
+        get_recon_protocol(self.recon_protocol)
         if self.num_workers < 0:
             raise ValueError(f"num_workers must be non-negative, got {self.num_workers}")
         if self.data != "embedded" and not Path(self.data).is_dir():
@@ -49,7 +56,10 @@ class ReconEvalSettings:
 def run_recon_eval(settings: ReconEvalSettings) -> list[dict[str, Any]]:
     """Evaluate every tokenizer on the same images; rank 0 writes CSV, JSON and markdown."""
     ctx = init_distributed()
-    dataset = open_dataset(settings.data, settings.split, settings.image_size)
+    recon_protocol = get_recon_protocol(settings.recon_protocol)
+    dataset = open_dataset(
+        settings.data, settings.split, settings.image_size, crop=recon_protocol.crop
+    )
     if len(dataset) < settings.num_images:
         raise ValueError(
             f"{settings.data} ({settings.split}) has {len(dataset)} images at "
@@ -73,6 +83,8 @@ def run_recon_eval(settings: ReconEvalSettings) -> list[dict[str, Any]]:
             networks,
             batch_size=settings.batch_size,
             device=ctx.device,
+            protocol=recon_protocol,
+            seed=settings.seed,
             num_workers=settings.num_workers,
         )
         rows.append(row)
@@ -81,7 +93,7 @@ def run_recon_eval(settings: ReconEvalSettings) -> list[dict[str, Any]]:
             torch.cuda.empty_cache()
     if ctx.is_main:
         data = {**asdict(settings), "num_images": settings.num_images}
-        protocol = table_protocol(networks, data)
+        protocol = table_protocol(networks, recon_protocol, data)
         paths = write_tables(settings.out_dir, rows, protocol)
         print(markdown_table(rows, protocol), end="")
         logger.info("wrote %s", ", ".join(str(p) for p in paths.values()))

@@ -1,10 +1,14 @@
 """The reconstruction table: Recon, Low, High, LPIPS, rFID, PSNR and SSIM for each tokenizer.
 
 Each tokenizer reconstructs the same first ``num_images`` images of the evaluation split (the
-dataset's own order, no flips) from its posterior mode (VQ models: the quantised latent); the
-reconstructions are clamped to [-1, 1], as saved images would be. Under torch.distributed rank
-``r`` takes images ``r, r + world_size, ...`` and the metric sums are all-reduced, so the table
-does not depend on the number of processes.
+dataset's own order, no flips). *How* is fixed by a named reconstruction protocol
+(:data:`RECON_PROTOCOLS`): the crop, whether the latent is a posterior sample or its mode, and
+whether the pixel columns see the raw or the clamped decoder output. The default, ``seed``,
+repeats the FA-VAE author's evaluation scripts, so that our rows can stand next to the seed
+README's. Posterior samples use one seeded draw per image (from ``seed`` and the image's index),
+so the table does not depend on the batch size or the number of processes: under
+torch.distributed rank ``r`` takes images ``r, r + world_size, ...`` and the metric sums are
+all-reduced.
 
 LPIPS and rFID need pretrained networks that cannot be downloaded here. When their weights are
 missing the columns are reported as missing with the loader's message (file, places searched,
@@ -17,10 +21,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from freqlat.core import CROPS
 from freqlat.eval.sources import LoadedTokenizer
 from freqlat.metrics import (
     LPIPS,
@@ -29,6 +35,8 @@ from freqlat.metrics import (
     ReconstructionMetrics,
     get_protocol,
 )
+from freqlat.tokenizers import Tokenizer
+from freqlat.tokenizers.types import DiagonalGaussian
 
 logger = logging.getLogger("freqlat.eval")
 
@@ -48,10 +56,100 @@ BASE_PROTOCOL: dict[str, str] = {
         "mean over images of per-image SSIM, Gaussian window sigma 1.5 (11 taps), population "
         "covariance, data range 2, channels averaged (scikit-image's settings)"
     ),
-    "reconstruction": (
-        "decode of the posterior mode (VQ: quantised latent) of each original, clamped to [-1, 1]"
+}
+
+
+@dataclass(frozen=True)
+class ReconProtocol:
+    """How the reconstructions behind a table are made (see :data:`RECON_PROTOCOLS`).
+
+    - ``crop``: a key of :data:`freqlat.core.CROPS`, how originals are cut to the image size;
+    - ``latent``: ``"sample"`` (one seeded posterior draw per image) or ``"mode"``; VQ models
+      always decode their quantised latent;
+    - ``clamp``: whether the reconstruction is clamped to [-1, 1] before Recon, Low, High and
+      LPIPS (PSNR and SSIM always see it clamped, rFID always rounded to uint8).
+    """
+
+    name: str
+    crop: str
+    latent: str
+    clamp: bool
+    description: str
+
+    def __post_init__(self) -> None:
+        if self.crop not in CROPS:
+            raise ValueError(f"unknown crop {self.crop!r}; known: {sorted(CROPS)}")
+        if self.latent not in ("sample", "mode"):
+            raise ValueError(f"latent must be 'sample' or 'mode', got {self.latent!r}")
+
+
+RECON_PROTOCOLS: dict[str, ReconProtocol] = {
+    "seed": ReconProtocol(
+        "seed",
+        crop="resize-center",
+        latent="sample",
+        clamp=False,
+        description=(
+            "as the FA-VAE author's evaluation (HY-Wong/LightningDiT vavae/analysis.py and "
+            "analysis_fidelity.py): torchvision Resize + CenterCrop of each original, the decoder "
+            "output of one posterior sample per image (seeded by the image index; VQ: the "
+            "quantised latent), Recon/Low/High/LPIPS on the unclamped output, PSNR/SSIM on it "
+            "clamped to [-1, 1], rFID on it clamped and rounded to uint8"
+        ),
+    ),
+    "deterministic": ReconProtocol(
+        "deterministic",
+        crop="adm",
+        latent="mode",
+        clamp=True,
+        description=(
+            "ADM center crop of each original, the decoder output of the posterior mode (VQ: the "
+            "quantised latent), clamped to [-1, 1] before every column, rounded to uint8 for rFID"
+        ),
     ),
 }
+"""The named reconstruction protocols of ``freqlat-eval recon --recon-protocol``."""
+
+
+def get_recon_protocol(name: str) -> ReconProtocol:
+    """Look a reconstruction protocol up by name; ValueError lists the known names."""
+    if name not in RECON_PROTOCOLS:
+        raise ValueError(
+            f"unknown reconstruction protocol {name!r}; known: {sorted(RECON_PROTOCOLS)}"
+        )
+    return RECON_PROTOCOLS[name]
+
+
+def posterior_noise(shape: tuple[int, ...], indices: list[int], seed: int) -> Tensor:
+    """Standard normal noise of ``shape`` for each image index, independent of the batching.
+
+    Image ``i`` always gets the same draw: a CPU generator seeded from ``(seed, i)`` through
+    numpy's SeedSequence. Returns a len(indices) x ``shape`` float32 tensor on the CPU.
+    """
+    draws = []
+    generator = torch.Generator()
+    for index in indices:
+        state = np.random.SeedSequence([seed, index]).generate_state(2, dtype=np.uint32)
+        generator.manual_seed(int(state[0]) << 32 | int(state[1]))
+        draws.append(torch.randn(shape, generator=generator))
+    return torch.stack(draws)
+
+
+def reconstruct(
+    model: Tokenizer, images: Tensor, indices: list[int], protocol: ReconProtocol, seed: int
+) -> Tensor:
+    """The protocol's reconstruction of ``images`` (dataset indices ``indices``), float32."""
+    encoded = model.encode(images)
+    if isinstance(encoded, DiagonalGaussian):
+        if protocol.latent == "sample":
+            noise = posterior_noise(tuple(encoded.mean.shape[1:]), indices, seed)
+            latent = encoded.mean + encoded.std * noise.to(encoded.mean)
+        else:
+            latent = encoded.mode()
+    else:
+        latent = encoded.quantized
+    recon = model.decode(latent).float()
+    return recon.clamp(-1.0, 1.0) if protocol.clamp else recon
 
 
 @dataclass
@@ -76,7 +174,8 @@ def load_metric_networks(
     missing: dict[str, str] = {}
     lpips = inception = None
     try:
-        lpips = LPIPS("vgg", "0.1", trunk_path=lpips_trunk).to(device)
+        # Off: reconstructions may be unclamped (protocol "seed"); originals are in range.
+        lpips = LPIPS("vgg", "0.1", trunk_path=lpips_trunk, check_range=False).to(device)
     except FileNotFoundError as exc:
         missing["LPIPS"] = str(exc)
     try:
@@ -89,14 +188,17 @@ def load_metric_networks(
     return MetricNetworks(lpips, inception, protocol.name, missing)
 
 
-def table_protocol(networks: MetricNetworks, data: dict[str, Any]) -> dict[str, str]:
+def table_protocol(
+    networks: MetricNetworks, recon: ReconProtocol, data: dict[str, Any]
+) -> dict[str, str]:
     """How every column was measured, plus the data it was measured on."""
     protocol = dict(BASE_PROTOCOL)
     rfid = get_protocol(networks.rfid_protocol)
     protocol["rFID"] = f"{rfid.name}: {rfid.description} Originals vs their reconstructions."
+    protocol["reconstruction"] = f"{recon.name}: {recon.description}; posterior seed {data['seed']}"
     protocol["data"] = (
         f"{data['data']} split {data['split']!r}, first {data['num_images']} images, "
-        f"{data['image_size']} px (ADM center crop), no flips"
+        f"{data['image_size']} px (crop {recon.crop}), no flips"
     )
     return protocol
 
@@ -110,15 +212,18 @@ def evaluate_tokenizer(
     *,
     batch_size: int,
     device: torch.device,
+    protocol: ReconProtocol = RECON_PROTOCOLS["seed"],
+    seed: int = 0,
     num_workers: int = 0,
 ) -> dict[str, Any]:
     """One table row: every column's value, None where missing, and the reasons in ``missing``.
 
-    ``indices`` are this rank's images (decoded by ``num_workers`` loader processes); the
-    accumulators are all-reduced before computing.
+    ``indices`` are this rank's images (decoded by ``num_workers`` loader processes), made into
+    reconstructions as ``protocol`` says (posterior samples seeded by ``seed``); the accumulators
+    are all-reduced before computing.
     """
     model = tokenizer.model.to(device).eval()
-    pixel = ReconstructionMetrics(networks.lpips, device=device)
+    pixel = ReconstructionMetrics(networks.lpips, device=device, check_range=protocol.clamp)
     real = fake = None
     if networks.inception is not None:
         real = InceptionMetrics(
@@ -134,13 +239,16 @@ def evaluate_tokenizer(
         num_workers=num_workers,
         pin_memory=device.type == "cuda",
     )
+    start = 0
     for batch, _ in loader:
         originals = batch.to(device, non_blocking=True)
-        recon = model(originals, sample=False).recon.float().clamp(-1.0, 1.0)
+        batch_indices = indices[start : start + len(batch)]
+        start += len(batch)
+        recon = reconstruct(model, originals, batch_indices, protocol, seed)
         pixel.update(originals, recon)
         if real is not None and fake is not None:
             real.update(originals)
-            fake.update(recon)
+            fake.update(recon.clamp(-1.0, 1.0))
     pixel.all_reduce()
     values = pixel.compute()
     count = int(pixel.sums["images"])

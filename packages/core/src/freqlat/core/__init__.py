@@ -15,11 +15,13 @@ from freqlat.core.checkpoint import (
     save_checkpoint,
 )
 from freqlat.core.data import (
+    CROPS,
     BadImageError,
     ImageFolderDataset,
     adm_center_crop,
     imagenet_split,
     load_rgb,
+    resize_center_crop,
 )
 from freqlat.core.distributed import (
     DistributedContext,
@@ -40,6 +42,7 @@ from freqlat.core.log import MetricWriter, progress, setup_logging
 from freqlat.core.sampler import ResumableLoader, ResumableSampler
 
 __all__ = [
+    "CROPS",
     "EMA",
     "BadImageError",
     "CheckpointInfo",
@@ -71,6 +74,7 @@ __all__ = [
     "progress",
     "prune_checkpoints",
     "read_metadata",
+    "resize_center_crop",
     "save_checkpoint",
     "seed_everything",
     "setup_logging",

@@ -103,6 +103,41 @@ def adm_center_crop(image: Image.Image, size: int) -> np.ndarray:
     return array[top : top + size, left : left + size]
 
 
+def resize_center_crop(image: Image.Image, size: int) -> np.ndarray:
+    """torchvision's ``Resize(size)`` then ``CenterCrop(size)`` on a PIL image, without torchvision.
+
+    The shorter side becomes ``size`` and the longer one ``int(size * long / short)`` (truncated),
+    in one PIL BILINEAR resize; the crop offsets are ``round((side - size) / 2)``. This is
+    the preprocessing of the FA-VAE author's evaluation scripts (and of upstream LightningDiT's,
+    which resizes the float tensor instead of the PIL image). Returns an S x S x 3 uint8 array.
+    """
+    if size < 1:
+        raise ValueError(f"crop size must be positive, got {size}")
+    image = to_rgb(image)
+    width, height = image.size
+    short, long = min(width, height), max(width, height)
+    if short != size:
+        long_new = int(size * long / short)
+        new_size = (size, long_new) if width <= height else (long_new, size)
+        image = image.resize(new_size, resample=Image.BILINEAR)
+    array = np.asarray(image)
+    top = round((array.shape[0] - size) / 2.0)
+    left = round((array.shape[1] - size) / 2.0)
+    return array[top : top + size, left : left + size]
+
+
+CROPS = {"adm": adm_center_crop, "resize-center": resize_center_crop}
+"""Ways to cut an S x S square from an image, by name: ``adm`` (guided-diffusion's center crop,
+the training default) and ``resize-center`` (torchvision's Resize + CenterCrop)."""
+
+
+def check_crop(crop: str) -> str:
+    """Return ``crop`` if it names an entry of :data:`CROPS`, else raise a ValueError."""
+    if crop not in CROPS:
+        raise ValueError(f"unknown crop {crop!r}; known: {sorted(CROPS)}")
+    return crop
+
+
 def to_model_tensor(array: np.ndarray, flip: bool = False) -> torch.Tensor:
     """Turn an H x W x 3 uint8 array into a 3 x H x W float32 tensor in [-1, 1].
 
@@ -147,8 +182,8 @@ class ImageFolderDataset(Dataset):
       * ``root/<image>``: images directly in ``root`` form one unlabeled class (label 0).
     A root with both loose images and class folders is rejected as ambiguous.
 
-    Each item is ``(image, label)``: the ADM center crop to ``image_size``, as a 3 x S x S float
-    tensor in [-1, 1]. With ``skip_bad_images`` an undecodable file is logged, counted in
+    Each item is ``(image, label)``: the image cut to ``image_size`` by ``crop`` (a key of
+    :data:`CROPS`, default the ADM center crop), as a 3 x S x S float tensor in [-1, 1]. With ``skip_bad_images`` an undecodable file is logged, counted in
     :attr:`num_skipped` (per process), and replaced by the next decodable image in file order;
     without it, it raises :class:`BadImageError` naming the file.
     """
@@ -160,8 +195,10 @@ class ImageFolderDataset(Dataset):
         *,
         skip_bad_images: bool = False,
         extensions: Sequence[str] = IMAGE_EXTENSIONS,
+        crop: str = "adm",
     ) -> None:
         self.root = Path(root)
+        self.crop = check_crop(crop)
         if not self.root.is_dir():
             raise FileNotFoundError(f"data root {self.root} does not exist or is not a directory")
         if image_size < 1:
@@ -225,7 +262,7 @@ class ImageFolderDataset(Dataset):
                     raise
                 self._record_skip(path, exc)
                 continue
-            return to_model_tensor(adm_center_crop(image, self.image_size), flip), label
+            return to_model_tensor(CROPS[self.crop](image, self.image_size), flip), label
         raise BadImageError(f"none of the {len(self.samples)} images in {self.root} can be decoded")
 
     def _record_skip(self, path: str, error: BadImageError) -> None:
@@ -244,6 +281,7 @@ def imagenet_split(
     image_size: int,
     *,
     skip_bad_images: bool = False,
+    crop: str = "adm",
 ) -> ImageFolderDataset:
     """One split of the ImageNet folder layout, ``root/<split>/<wnid>/*.JPEG``.
 
@@ -260,7 +298,7 @@ def imagenet_split(
         raise FileNotFoundError(
             f"ImageNet split folder {split_dir} not found; expected {root}/{split}/<wnid>/*.JPEG"
         )
-    dataset = ImageFolderDataset(split_dir, image_size, skip_bad_images=skip_bad_images)
+    dataset = ImageFolderDataset(split_dir, image_size, skip_bad_images=skip_bad_images, crop=crop)
     if not dataset.labeled:
         raise ValueError(
             f"{split_dir} holds images directly; sort them into <wnid> class folders first"

@@ -25,6 +25,7 @@ from freqlat.core.data import (
     DatasetKey,
     ImageFolderDataset,
     adm_resize_shorter_side,
+    check_crop,
     imagenet_split,
     load_rgb,
     split_key,
@@ -170,18 +171,22 @@ def open_dataset(
     image_size: int,
     *,
     skip_bad_images: bool = False,
+    crop: str = "adm",
 ) -> Dataset:
     """Open the dataset the apps' ``--data`` option names.
 
-    ``"embedded"`` gives :class:`EmbeddedPhotos`; a folder with a ``<split>`` subfolder is read
-    as the ImageNet layout (``root/<split>/<wnid>/*``); any other folder is read as a whole with
-    :class:`ImageFolderDataset`, whatever the split.
+    ``"embedded"`` gives :class:`EmbeddedPhotos` (already square crops, so ``crop`` does not
+    apply); a folder with a ``<split>`` subfolder is read as the ImageNet layout
+    (``root/<split>/<wnid>/*``); any other folder is read as a whole with
+    :class:`ImageFolderDataset`, whatever the split. ``crop`` names an entry of
+    :data:`freqlat.core.data.CROPS`.
     """
+    check_crop(crop)
     if str(data) == EMBEDDED:
         return EmbeddedPhotos(split, image_size)
     root = Path(data)
     if not root.is_dir():
         raise FileNotFoundError(f"data root {root} does not exist or is not a directory")
     if (root / split).is_dir():
-        return imagenet_split(root, split, image_size, skip_bad_images=skip_bad_images)
-    return ImageFolderDataset(root, image_size, skip_bad_images=skip_bad_images)
+        return imagenet_split(root, split, image_size, skip_bad_images=skip_bad_images, crop=crop)
+    return ImageFolderDataset(root, image_size, skip_bad_images=skip_bad_images, crop=crop)

@@ -121,21 +121,30 @@ class ReconstructionMetrics:
     1), ``psnr`` (mean of per-image PSNR), ``psnr_dataset`` (PSNR of the pooled MSE), ``ssim``
     (mean per-image SSIM) and, when an ``lpips`` module is given, ``lpips`` (mean per-image
     distance). PSNR/SSIM use ``data_range = 2`` (images in [-1, 1]).
+
+    ``check_range=False`` accepts reconstructions outside [-1, 1]: raw decoder outputs, which the
+    seed's evaluation measures before any clamping. Recon, Low, High and LPIPS then see the raw
+    values; PSNR and SSIM, defined for images inside their data range, see the reconstruction
+    clamped to [-1, 1]. Originals are always checked.
     """
 
     DATA_RANGE = 2.0
     _KEYS = ("images", "pixels", "sq_error", "low", "high", "psnr", "ssim", "lpips")
 
     def __init__(
-        self, lpips: torch.nn.Module | None = None, device: torch.device | str | None = None
+        self,
+        lpips: torch.nn.Module | None = None,
+        device: torch.device | str | None = None,
+        check_range: bool = True,
     ) -> None:
         self.lpips = lpips
+        self.check_range = check_range
         self.sums = {key: torch.zeros((), dtype=torch.float64, device=device) for key in self._KEYS}
 
     def update(self, originals: torch.Tensor, reconstructions: torch.Tensor) -> None:
-        """Add a batch of originals and their reconstructions (N x C x H x W, [-1, 1], even H, W)."""
+        """Add a batch of originals and reconstructions (N x C x H x W, [-1, 1], even H and W)."""
         check_image_batch(originals, "originals")
-        check_image_batch(reconstructions, "reconstructions")
+        check_image_batch(reconstructions, "reconstructions", check_range=self.check_range)
         check_same_shape(originals, reconstructions, ("originals", "reconstructions"))
         if originals.shape[-1] % 2 or originals.shape[-2] % 2:
             raise ValueError(
@@ -145,15 +154,17 @@ class ReconstructionMetrics:
         x, y = originals.to(device), reconstructions.to(device)
         n, pixels = x.shape[0], x.numel()
         mse = per_image_mse(x, y)
-        low, high = band_errors(x, y)
+        low, high = band_errors(x, y, check_range=False)
         self.sums["images"] += n
         self.sums["pixels"] += pixels
         self.sums["sq_error"] += mse.sum() * (pixels // n)
         # One Haar level: the LL band holds a quarter of the coefficients, the details three quarters.
         self.sums["low"] += low * (pixels / 4)
         self.sums["high"] += high * (3 * pixels / 4)
-        self.sums["psnr"] += (10 * torch.log10(self.DATA_RANGE**2 / mse)).sum()
-        self.sums["ssim"] += ssim(x, y, data_range=self.DATA_RANGE).sum()
+        in_range = y if self.check_range else y.clamp(-1.0, 1.0)
+        in_range_mse = mse if self.check_range else per_image_mse(x, in_range)
+        self.sums["psnr"] += (10 * torch.log10(self.DATA_RANGE**2 / in_range_mse)).sum()
+        self.sums["ssim"] += ssim(x, in_range, data_range=self.DATA_RANGE).sum()
         if self.lpips is not None:
             with torch.no_grad():
                 self.sums["lpips"] += self.lpips(x, y).double().sum()

@@ -20,22 +20,28 @@ SSIM_K1 = 0.01
 SSIM_K2 = 0.03
 
 
-def recon_mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over all pixels and channels of two [-1, 1] image batches (0-dim)."""
+def recon_mse(x: torch.Tensor, y: torch.Tensor, *, check_range: bool = True) -> torch.Tensor:
+    """Mean squared error over all pixels and channels of two [-1, 1] image batches (0-dim).
+
+    ``check_range=False`` lets ``y`` leave [-1, 1] (an unclamped decoder output).
+    """
     check_image_batch(x, "x")
-    check_image_batch(y, "y")
+    check_image_batch(y, "y", check_range=check_range)
     check_same_shape(x, y, ("x", "y"))
     return (x.double() - y.double()).square().mean()
 
 
-def band_errors(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def band_errors(
+    x: torch.Tensor, y: torch.Tensor, *, check_range: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """SPEC's Low and High columns: MSE of the Haar LL band and of the three detail bands.
 
     Computed by :func:`freqlat.wavelets.band_mse` (one-level orthonormal Haar, ``mode="zero"``).
-    For even image sizes ``recon_mse == (low + 3 * high) / 4``.
+    For even image sizes ``recon_mse == (low + 3 * high) / 4``. ``check_range=False`` lets ``y``
+    leave [-1, 1] (an unclamped decoder output).
     """
     check_image_batch(x, "x")
-    check_image_batch(y, "y")
+    check_image_batch(y, "y", check_range=check_range)
     check_same_shape(x, y, ("x", "y"))
     low, high = band_mse(x.double(), y.double())
     return low, high
