@@ -1,13 +1,21 @@
-"""Shared helpers: the tiny run used across tests, and running the CLI in-process or as a process."""
+"""Shared helpers: the tiny run used across tests, running the CLI in-process or as a process,
+starting ranks of a gloo process group, and comparing two runs' checkpoints."""
 
+import multiprocessing
+import multiprocessing.process
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
+
+from freqlat.core import list_checkpoints
+from freqlat.core.checkpoint import TRAINING_STATE_FILE
 
 PRESET = "kl-vae-f16d16-tiny"
 STEPS = 12
@@ -109,3 +117,156 @@ def finished_run(tmp_path_factory):
     finally:
         torch.set_num_threads(before)
     return run_dir
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def free_port():
+    """Return a function giving a TCP port on 127.0.0.1 that is free now (for MASTER_PORT)."""
+    return _free_port
+
+
+# Runs first in every rank: take the rank's variables, send its output to its log file.
+_RANK_PRELUDE = """
+import os
+import sys
+
+os.environ.update(rank_env)
+_log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+os.dup2(_log, 1)
+os.dup2(_log, 2)
+sys.argv = ["rank", *argv]
+"""
+
+
+class RankProcess:
+    """One rank started by :func:`start_ranks`, with the ``subprocess.Popen`` calls tests use."""
+
+    def __init__(self, process: multiprocessing.process.BaseProcess) -> None:
+        self.process = process
+
+    @property
+    def pid(self) -> int | None:
+        """The process id."""
+        return self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code (negative: killed by that signal), None while running."""
+        return self.process.exitcode
+
+    def poll(self) -> int | None:
+        """The exit code if the rank has exited, else None."""
+        return self.process.exitcode
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the rank to exit and return its exit code."""
+        self.process.join(timeout)
+        if self.process.exitcode is None:
+            raise TimeoutError(f"rank process {self.pid} still running after {timeout} s")
+        return self.process.exitcode
+
+    def send_signal(self, sig: int) -> None:
+        """Send ``sig`` to the rank."""
+        os.kill(self.process.pid, sig)
+
+
+@pytest.fixture
+def start_ranks():
+    """Start the ranks of a gloo process group, each running the Python source ``script``.
+
+    ``start(script, argv, world_size, log_dir)`` gives every rank the variables torchrun would
+    set (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, a fresh ``MASTER_PORT``) and ``sys.argv[1:]
+    == argv``, appends rank r's output to ``log_dir/rank{r}.txt``, and returns the ranks in
+    order. Ranks are new processes forked from multiprocessing's forkserver, a clean interpreter
+    that has imported torch and freqlat.train once, so a start costs no import time; torch is
+    already loaded, so the script sets its thread count with ``torch.set_num_threads`` (not
+    ``OMP_NUM_THREADS``). Ranks still running at teardown are killed.
+    """
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["torch", "freqlat.train.loop", "freqlat.train.cli"])
+    started: list[RankProcess] = []
+
+    def start(script: str, argv: list[str], world_size: int, log_dir: Path) -> list[RankProcess]:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        port = str(_free_port())
+        ranks = []
+        for rank in range(world_size):
+            rank_env = {
+                "RANK": str(rank),
+                "WORLD_SIZE": str(world_size),
+                "LOCAL_RANK": str(rank),
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": port,
+            }
+            namespace = {
+                "__name__": "__main__",
+                "rank_env": rank_env,
+                "log_path": str(log_dir / f"rank{rank}.txt"),
+                "argv": list(argv),
+            }
+            process = context.Process(target=exec, args=(_RANK_PRELUDE + script, namespace))
+            process.start()
+            ranks.append(RankProcess(process))
+        started.extend(ranks)
+        return ranks
+
+    yield start
+    for rank in started:
+        if rank.poll() is None:
+            rank.process.kill()
+            rank.process.join()
+
+
+def assert_same_training_state(final: Path, reference: Path) -> None:
+    """Assert two checkpoints hold bitwise-equal weights, optimiser states and data position.
+
+    Weights: every safetensors file (model, EMA, loss with its discriminators). Training state:
+    the data position and every tensor of both optimisers' per-parameter state.
+    """
+    ours, theirs = read_weights(final), read_weights(reference)
+    assert sorted(ours) == sorted(theirs) == ["ema", "loss", "model"]
+    for name in ours:
+        assert ours[name].keys() == theirs[name].keys()
+        for key in ours[name]:
+            assert torch.equal(ours[name][key], theirs[name][key]), f"{name}/{key} differs"
+    state = torch.load(final / TRAINING_STATE_FILE, weights_only=True)
+    expected = torch.load(reference / TRAINING_STATE_FILE, weights_only=True)
+    assert state["data"] == expected["data"]
+    for group in ("ae_optimizer", "disc_optimizer"):
+        assert state[group]["state"].keys() == expected[group]["state"].keys(), group
+        for index, slot in expected[group]["state"].items():
+            for key, value in slot.items():
+                assert torch.equal(state[group]["state"][index][key], value), f"{group} {key}"
+
+
+@pytest.fixture
+def same_training_state():
+    """Compare two checkpoint directories (see :func:`assert_same_training_state`)."""
+    return assert_same_training_state
+
+
+def wait_for_first_checkpoint(
+    processes: list[subprocess.Popen] | list[RankProcess], checkpoints: Path, timeout: float = 240.0
+) -> None:
+    """Poll until ``checkpoints`` holds a complete checkpoint; fail if a process exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if list_checkpoints(checkpoints):
+            return
+        for process in processes:
+            if process.poll() is not None:
+                raise AssertionError(f"a run exited ({process.returncode}) before a checkpoint")
+        time.sleep(0.01)
+    raise AssertionError(f"no checkpoint appeared in {checkpoints} in time")
+
+
+@pytest.fixture
+def first_checkpoint():
+    """Wait for a run's first complete checkpoint (see :func:`wait_for_first_checkpoint`)."""
+    return wait_for_first_checkpoint

@@ -2,7 +2,6 @@
 and a DDP run trains to the end."""
 
 import os
-import socket
 import subprocess
 import sys
 
@@ -10,13 +9,6 @@ import pytest
 import torch
 
 from freqlat.core import list_checkpoints
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 AVERAGE_SCRIPT = """
 import sys
@@ -60,7 +52,7 @@ dist.destroy_process_group()
 """
 
 
-def _torchrun(*args: str) -> list[str]:
+def _torchrun(port: int, *args: str) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -68,17 +60,21 @@ def _torchrun(*args: str) -> list[str]:
         "--nproc-per-node",
         "2",
         "--master-port",
-        str(_free_port()),
+        str(port),
         *args,
     ]
 
 
-def test_two_process_gloo_ddp_gradients_match_one_process(tmp_path):
+def test_two_process_gloo_ddp_gradients_match_one_process(tmp_path, free_port):
     script = tmp_path / "ddp.py"
     script.write_text(DDP_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        _torchrun(str(script), str(tmp_path)), env=env, capture_output=True, text=True, timeout=600
+        _torchrun(free_port(), str(script), str(tmp_path)),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -101,12 +97,16 @@ def test_two_process_gloo_ddp_gradients_match_one_process(tmp_path):
 
 
 @pytest.mark.slow
-def test_loss_gradients_are_averaged_over_ranks(tmp_path):
+def test_loss_gradients_are_averaged_over_ranks(tmp_path, free_port):
     script = tmp_path / "average.py"
     script.write_text(AVERAGE_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        _torchrun(str(script), str(tmp_path)), env=env, capture_output=True, text=True, timeout=300
+        _torchrun(free_port(), str(script), str(tmp_path)),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     for rank in (0, 1):
@@ -117,11 +117,11 @@ def test_loss_gradients_are_averaged_over_ranks(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_process_gloo_ddp_run_trains_fa_vae_to_the_end(tmp_path, tiny_args):
+def test_two_process_gloo_ddp_run_trains_fa_vae_to_the_end(tmp_path, tiny_args, free_port):
     run_dir = tmp_path / "run"
     args = tiny_args(run_dir, steps=4, batch_size=2, disc_start=1, checkpoint_every=2)
     args[1:3] = ["--preset", "fa-vae-f16d32-tiny"]
-    command = _torchrun("-m", "freqlat.train", *args)
+    command = _torchrun(free_port(), "-m", "freqlat.train", *args)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

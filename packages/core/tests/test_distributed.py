@@ -17,6 +17,7 @@ from freqlat.core.checkpoint import load_checkpoint, rng_file_name, save_checkpo
 from freqlat.core.distributed import (
     all_reduce_mean,
     barrier,
+    broadcast_from_main,
     cleanup,
     detect_placement,
     init_distributed,
@@ -129,6 +130,14 @@ class TwoRankCheck:
                 (all_reduce_mean(p.grad) - q.grad).abs().max().item()
                 for p, q in zip(model.parameters(), reference.parameters(), strict=True)
             )
+            # Ranks seeded apart start with different weights until broadcast from rank 0.
+            seed_everything(0, context.rank)
+            fresh = nn.Linear(3, 3)
+            rank0_weight = fresh.weight.detach().clone()
+            broadcast_from_main([rank0_weight])
+            before = all_reduce_mean((fresh.weight - rank0_weight).abs().sum().reshape(1))
+            broadcast_from_main([p.data for p in fresh.parameters()])
+            after = (fresh.weight - rank0_weight).abs().max().item()
             seed_everything(0, context.rank)
             path = save_checkpoint(self.checkpoint_root, 1, weights={"model": model})
             expected_draw = torch.rand(1).item()
@@ -141,6 +150,8 @@ class TwoRankCheck:
                 "mean_rank": all_reduce_mean(torch.tensor([float(context.rank)])).item(),
                 "grad_error": grad_error,
                 "rng_restored": torch.rand(1).item() == expected_draw,
+                "differed_before_broadcast": before.item() > 0,
+                "differs_after_broadcast": after,
             }
         finally:
             cleanup()
@@ -156,5 +167,6 @@ def test_two_process_gloo_group_in_a_submitit_local_job(tmp_path: Path):
         assert result["mean_rank"] == 0.5
         assert result["grad_error"] < 1e-6
         assert result["rng_restored"]
+        assert result["differed_before_broadcast"] and result["differs_after_broadcast"] == 0
     step_dir = tmp_path / "checkpoints" / "step_000000001"
     assert (step_dir / rng_file_name(0)).is_file() and (step_dir / rng_file_name(1)).is_file()

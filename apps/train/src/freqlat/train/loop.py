@@ -4,7 +4,8 @@ One step: the tokenizer's forward (under DDP when there are several processes), 
 generator step, a clipped optimiser step over the tokenizer and the loss's own parameters; then,
 once the GAN is on, the discriminator step with its own optimiser; then the EMA. The loss is driven through its ``generator_step`` / ``discriminator_step`` methods rather
 than ``forward``, so DDP cannot wrap it: its few parameters (logvar, VF projection,
-discriminators) have their gradients averaged over ranks explicitly.
+discriminators) start from rank 0's values and have their gradients averaged over ranks
+explicitly.
 
 A checkpoint holds everything a restart needs (model, EMA, loss state, both optimisers, both
 grad scalers, the data position and every RNG; the LR is a function of the step), so a run killed at any point
@@ -38,7 +39,7 @@ from freqlat.core import (
     seed_everything,
     setup_logging,
 )
-from freqlat.core.distributed import is_distributed
+from freqlat.core.distributed import broadcast_from_main, is_distributed
 from freqlat.train.components import (
     LossState,
     build_loader,
@@ -140,6 +141,9 @@ def train_tokenizer(
 
     model = build_model(config).to(device)
     loss = build_training_loss(config, model, device)
+    # Ranks are seeded apart, so the loss's fresh weights differ between them; DDP only
+    # synchronises the model. (A resumed run loads rank 0's saved state on every rank.)
+    broadcast_from_main(loss.trainable_state_dict().values())
     ema = EMA(model, decay=config.ema_decay)
     ae_params = list(model.parameters()) + loss.autoencoder_parameters()
     disc_params = loss.discriminator_parameters()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -156,6 +157,18 @@ def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
         dist.all_reduce(result, op=dist.ReduceOp.SUM)
         result /= dist.get_world_size()
     return result
+
+
+def broadcast_from_main(tensors: Iterable[torch.Tensor]) -> None:
+    """Overwrite every tensor in place with rank 0's value (a no-op without a process group).
+
+    For state that no DDP wrapper synchronises, e.g. a loss's discriminator: each rank is seeded
+    differently, so freshly initialised weights differ between ranks until this is called.
+    """
+    if not is_distributed():
+        return
+    for tensor in tensors:
+        dist.broadcast(tensor, src=0)
 
 
 def cleanup() -> None:
