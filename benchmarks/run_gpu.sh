@@ -6,7 +6,10 @@
 #   pip download --no-deps -d .wheels pytorch-wavelets==1.3.0 PyWavelets lpips==0.1.4 \
 #       torch-fidelity==0.4.0 pytorch-fid submitit --python-version 3.12 --only-binary=:all:
 #   (pytorch-wavelets, lpips and torch-fidelity publish pure-Python wheels)
-# then run on the device, carrying .wheels:
+# For the tokenizer comparison against the official code in the same run, also put checkouts of
+# hustvl/LightningDiT, LTH14/mar, FoundationVision/VAR and CompVis/taming-transformers into the
+# ignored folder .official/ as owner+name (about 10 MB; `fetch` gives them), and carry it too.
+# then run on the device, carrying .wheels (and .official):
 #   bash benchmarks/run_gpu.sh        (results land in $OUT/RESULTS-gpu.md and the console)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,5 +24,9 @@ python3 -c "import torch; print('torch', torch.__version__)" | tee -a "$out"
 python3 -m pytest -m gpu -q -p no:cacheprovider packages apps 2>&1 | tail -n 15 | tee -a "$out" || true
 python3 tools/bench_wavelets.py --device cuda --append "$out"
 python3 tools/bench_metrics.py --device cuda --append "$out"
-python3 tools/bench_tokenizers.py --device cuda --append "$out"
+official=()
+if [ -d .official ]; then
+    official=(--official-root .official)
+fi
+python3 tools/bench_tokenizers.py --device cuda "${official[@]}" --append "$out"
 python3 tools/bench_training.py --preset va-vae-f16d32 --precision bf16 --append "$out"

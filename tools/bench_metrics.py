@@ -32,21 +32,15 @@ from torchvision.transforms.v2 import functional as TF
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import device_name, emit, sync  # a sibling module in tools/
+from benchlib import device_name, emit, sync, throughput  # a sibling module in tools/
 
 from freqlat.metrics import FeatureStatistics, InceptionFeatures, frechet_distance
 
 
 def images_per_second(fn, batch: int, device: torch.device, iters: int) -> float:
-    """Throughput of ``fn`` (one call = ``batch`` images), after one warm-up call."""
+    """Throughput of ``fn`` (one call = ``batch`` images) without autograd, after one warm-up."""
     with torch.no_grad():
-        fn()
-        sync(device)
-        start = time.perf_counter()
-        for _ in range(iters):
-            fn()
-        sync(device)
-    return batch * iters / (time.perf_counter() - start)
+        return throughput(fn, batch, device, iters, warmup=1)
 
 
 class JpegFolder(Dataset):

@@ -1,0 +1,317 @@
+"""The official tokenizer code, imported at run time from checkouts given by path.
+
+Used by ``tools/bench_tokenizers.py --official-root`` for same-run comparisons. Nothing of the
+official code is in this repository: each function imports it from a checkout of
+hustvl/LightningDiT, LTH14/mar, FoundationVision/VAR (and CompVis/taming-transformers for the
+VA-VAE training step) and drives it the way its own scripts do.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import torch
+from torch import Tensor, nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import precision_context  # a sibling module in tools/
+
+from freqlat.tokenizers import create_tokenizer
+from freqlat.tokenizers.base import load_state_strict
+from freqlat.tokenizers.official import map_official_state
+
+
+@dataclass(frozen=True)
+class Side:
+    """One implementation in a same-run comparison, seen through the calls the harness makes.
+
+    ``encode`` and ``decode`` are the timed calls. ``encode_outputs`` encodes and names the
+    results for the parity check, with the same names on both sides (``mean``/``logvar`` of a
+    posterior; ``indices``/``latent`` of the multi-scale quantiser). ``latent_key`` names the
+    output that is fed to both decoders.
+    """
+
+    encode: Callable[[Tensor], object]
+    decode: Callable[[Tensor], Tensor]
+    encode_outputs: Callable[[Tensor], dict[str, Tensor]]
+    latent_key: str
+
+
+def flat_indices(indices: list[Tensor]) -> Tensor:
+    """Per-scale token maps (N x pn x pn or N x pn*pn each) as one N x sum(pn^2) tensor."""
+    return torch.cat([i.reshape(i.shape[0], -1) for i in indices], dim=1)
+
+
+def _load_module(name: str, path: Path) -> ModuleType:
+    """Import the file ``path`` as module ``name`` (once per process)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    if not path.is_file():
+        raise FileNotFoundError(f"official code file {path} not found")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _build_lightningdit(checkout: Path) -> nn.Module:
+    """LightningDiT's VA-VAE: tokenizer/autoencoder.py AutoencoderKL(32, (1, 1, 2, 2, 4))."""
+    try:
+        import requests  # noqa: F401  (LightningDiT imports it for downloads not done here)
+    except ImportError:
+        sys.modules["requests"] = ModuleType("requests")
+    module = _load_module(
+        "freqlat_bench_official_lightningdit", checkout / "tokenizer" / "autoencoder.py"
+    )
+    return module.AutoencoderKL(embed_dim=32, ch_mult=(1, 1, 2, 2, 4))
+
+
+def _build_mar(checkout: Path) -> nn.Module:
+    """MAR's KL-16: models/vae.py AutoencoderKL(16, (1, 1, 2, 2, 4))."""
+    module = _load_module("freqlat_bench_official_mar", checkout / "models" / "vae.py")
+    return module.AutoencoderKL(embed_dim=16, ch_mult=(1, 1, 2, 2, 4))
+
+
+def _build_var(checkout: Path) -> nn.Module:
+    """VAR's VQ-VAE: models/vqvae.py VQVAE(4096 codes, 32 channels, ch 160, 4 shared phi).
+
+    models/quant.py imports VAR's top-level ``dist``; the package's ``__init__`` would import
+    the VAR transformer too, so ``models/`` is mounted as a bare package of its own name.
+    """
+    if "dist" not in sys.modules:
+        _load_module("dist", checkout / "dist.py")
+    package = "freqlat_bench_official_var_models"
+    if package not in sys.modules:
+        if not (checkout / "models" / "vqvae.py").is_file():
+            raise FileNotFoundError(
+                f"official code file {checkout / 'models' / 'vqvae.py'} not found"
+            )
+        shim = ModuleType(package)
+        shim.__path__ = [str(checkout / "models")]
+        sys.modules[package] = shim
+    module = importlib.import_module(f"{package}.vqvae")
+    return module.VQVAE(vocab_size=4096, z_channels=32, ch=160, test_mode=True, share_quant_resi=4)
+
+
+def _kl_side(model: nn.Module) -> Side:
+    """An official LDM-style AutoencoderKL (LightningDiT, MAR) as a :class:`Side`."""
+
+    def encode_outputs(x: Tensor) -> dict[str, Tensor]:
+        posterior = model.encode(x)
+        return {"mean": posterior.mean, "logvar": posterior.logvar}
+
+    return Side(model.encode, model.decode, encode_outputs, latent_key="mean")
+
+
+def _var_side(model: nn.Module) -> Side:
+    """VAR's VQVAE as a :class:`Side`: encode is ``img_to_idxBl`` (its tokeniser for the
+    generator), decode is its training-path ``decoder(post_quant_conv(f_hat))`` (unclamped, as
+    ours); parity also compares the final multi-scale latent f_hat."""
+
+    def encode_outputs(x: Tensor) -> dict[str, Tensor]:
+        f = model.quant_conv(model.encoder(x))
+        indices = model.quantize.f_to_idxBl_or_fhat(f, to_fhat=False)
+        latent = model.quantize.f_to_idxBl_or_fhat(f, to_fhat=True)[-1]
+        return {"indices": flat_indices(indices), "latent": latent}
+
+    return Side(
+        encode=model.img_to_idxBl,
+        decode=lambda z: model.decoder(model.post_quant_conv(z)),
+        encode_outputs=encode_outputs,
+        latent_key="latent",
+    )
+
+
+@dataclass(frozen=True)
+class OfficialModel:
+    """Where a preset's official counterpart lives and how the harness drives it."""
+
+    checkout: str  # folder name under --official-root
+    flag: str  # command-line flag naming that one checkout
+    build: Callable[[Path], nn.Module]
+    side: Callable[[nn.Module], Side]
+
+
+OFFICIAL_MODELS = {
+    "va-vae-f16d32": OfficialModel("hustvl+LightningDiT", "lightningdit", _build_lightningdit, _kl_side),
+    "kl-vae-f16d16": OfficialModel("LTH14+mar", "mar", _build_mar, _kl_side),
+    "ms-vq-vae": OfficialModel("FoundationVision+VAR", "var", _build_var, _var_side),
+}  # fmt: skip
+
+
+def official_checkouts(
+    presets: list[str], root: str | Path | None, overrides: dict[str, str | Path | None]
+) -> dict[str, Path]:
+    """Preset -> official checkout, for the requested presets that have an official counterpart.
+
+    A checkout comes from its own flag (``overrides[flag]``) or else ``root/<owner+name>``;
+    presets with neither are left out. A named checkout that is not a directory raises
+    FileNotFoundError.
+    """
+    found = {}
+    for preset in presets:
+        spec = OFFICIAL_MODELS.get(preset)
+        if spec is None:
+            continue
+        given = overrides.get(spec.flag)
+        path = Path(given) if given else (Path(root) / spec.checkout if root else None)
+        if path is None:
+            continue
+        if not path.is_dir():
+            raise FileNotFoundError(
+                f"official code for {preset}: {path} is not a directory (expected a checkout of "
+                f"{spec.checkout.replace('+', '/')}, given by --official-root or --{spec.flag})"
+            )
+        found[preset] = path
+    return found
+
+
+def perturb_norms(model: nn.Module, seed: int = 0, scale: float = 0.1) -> None:
+    """Add seeded noise to every normalisation affine, so parity also covers them."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "norm" in name:
+                param.add_(scale * torch.randn(param.shape, generator=generator))
+
+
+def paired_models(preset: str, checkout: Path, device: torch.device) -> tuple[nn.Module, nn.Module]:
+    """(ours, official) for ``preset``: the official model built from ``checkout``, its state
+    dict mapped and loaded strictly into ours, both in eval mode on ``device``. The official
+    initialisation draws from torch's global generator, seeded here for repeatable weights."""
+    torch.manual_seed(0)
+    official = OFFICIAL_MODELS[preset].build(checkout)
+    perturb_norms(official)
+    mapped, _ = map_official_state(preset, official.state_dict())
+    ours = create_tokenizer(preset)
+    load_state_strict(ours, mapped, f"official {preset} built from {checkout}")
+    return ours.to(device).eval(), official.to(device).eval()
+
+
+TAMING_CHECKOUT = "CompVis+taming-transformers"
+TRAINING_PARITY_NOTE = (
+    "random weights differ (LPIPS, discriminator, ViT, projection) and so does the posterior "
+    "noise; model parity is the encode/decode rows, loss parity a separate check"
+)
+
+
+def _stub_if_missing(name: str, **attributes: object) -> None:
+    """Register a stand-in module ``name`` holding ``attributes``, unless ``name`` imports."""
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        stub = ModuleType(name)
+        for key, value in attributes.items():
+            setattr(stub, key, value)
+        sys.modules[name] = stub
+
+
+def _flatten_spatial(x: Tensor, pattern: str) -> Tensor:
+    """The one einops pattern the official VF loss uses, for when einops is not installed."""
+    if pattern.replace(" ", "") != "bchw->bc(hw)":
+        raise NotImplementedError(f"einops is not installed; stand-in lacks {pattern!r}")
+    return x.flatten(2)
+
+
+def _einops_missing(*args: object, **kwargs: object) -> Tensor:
+    """Imported by the official attention module, never called on the benchmarked path."""
+    raise NotImplementedError("einops is not installed; einops.repeat has no stand-in")
+
+
+def official_training_checkout(
+    taming: str | Path | None, official_root: str | Path | None
+) -> Path | None:
+    """The taming-transformers checkout for the official training step: ``taming`` (must be a
+    directory), else ``official_root/CompVis+taming-transformers`` when that exists, else None."""
+    if taming:
+        path = Path(taming)
+        if not path.is_dir():
+            raise FileNotFoundError(f"--taming {path} is not a directory")
+        return path
+    if official_root and (Path(official_root) / TAMING_CHECKOUT).is_dir():
+        return Path(official_root) / TAMING_CHECKOUT
+    return None
+
+
+def official_vavae_trainer(
+    lightningdit: Path, taming: Path, device: torch.device, small: bool
+) -> Callable[[Tensor, bool], None]:
+    """One official VA-VAE training step on a batch: ``step(images, bf16)``.
+
+    Builds LightningDiT's vavae ``ldm.models.autoencoder.AutoencoderKL`` (f16d32, the
+    f16d32_vfdinov2 loss: KL 1e-6, disc weight 0.5, VF weight 0.1 adaptive, margins 0.25/0.5,
+    discriminator from step 0) with its ``configure_optimizers`` and runs the body of its
+    ``training_step`` (Lightning's optimiser lookup, manual backward and logging replaced by
+    plain calls). Without network or the extra packages: ``pytorch_lightning`` and ``einops``
+    get stand-ins when they do not import, taming's LPIPS and timm's DINOv2 ViT-L/14 get random
+    weights instead of downloads (``small``: a one-block ViT for CPU smoke runs).
+    """
+    import timm
+    import torchvision
+
+    _stub_if_missing("pytorch_lightning", LightningModule=nn.Module)
+    _stub_if_missing("einops", rearrange=_flatten_spatial, repeat=_einops_missing)
+    _stub_if_missing("requests")
+    for path in (lightningdit / "vavae", taming):
+        if not path.is_dir():
+            raise FileNotFoundError(f"official training code: {path} is not a directory")
+        if str(path) not in sys.path:
+            sys.path.insert(0, str(path))
+    lpips = importlib.import_module("taming.modules.losses.lpips")
+    lpips.models = ModuleType("torchvision_models_random")
+    lpips.models.vgg16 = lambda pretrained=False, **_: torchvision.models.vgg16(weights=None)
+    lpips.LPIPS.load_from_pretrained = lambda self, name="vgg_lpips": None
+    foundation = importlib.import_module("ldm.models.foundation_models")
+    vit = {"embed_dim": 1024, "depth": 1, "num_heads": 2} if small else {}
+    foundation.get_dinov2_encoder = lambda: timm.create_model(
+        "vit_large_patch14_dinov2", pretrained=False, dynamic_img_size=True, **vit
+    ).requires_grad_(False)
+    autoencoder = importlib.import_module("ldm.models.autoencoder")
+    ddconfig = dict(
+        double_z=True, z_channels=32, resolution=256, in_channels=3, out_ch=3, ch=128,
+        ch_mult=[1, 1, 2, 2, 4], num_res_blocks=2, attn_resolutions=[16], dropout=0.0,
+    )  # fmt: skip
+    loss = dict(
+        disc_start=0, kl_weight=1e-6, disc_weight=0.5, vf_weight=0.1, adaptive_vf=True,
+        distmat_margin=0.25, cos_margin=0.5,
+    )  # fmt: skip
+    model = autoencoder.AutoencoderKL(
+        ddconfig,
+        {"target": "ldm.modules.losses.LPIPSWithDiscriminator", "params": loss},
+        embed_dim=32,
+        use_vf="dinov2",
+        reverse_proj=True,
+    ).to(device)
+    model.learning_rate = 1e-4
+    (ae_opt, disc_opt), _ = model.configure_optimizers()
+    model.train()
+
+    def step(images: Tensor, bf16: bool) -> None:
+        with precision_context(device, "bf16" if bf16 else "fp32"):
+            recon, posterior, z, aux = model(images)
+            enc_last = model.encoder.conv_out.weight
+            ae_loss, _ = model.loss(
+                images, recon, posterior, 0, 1, last_layer=model.get_last_layer(),
+                split="train", z=z, aux_feature=aux, enc_last_layer=enc_last,
+            )  # fmt: skip
+        ae_opt.zero_grad()
+        ae_loss.backward()
+        ae_opt.step()
+        with precision_context(device, "bf16" if bf16 else "fp32"):
+            disc_loss, _ = model.loss(
+                images, recon, posterior, 1, 1, last_layer=model.get_last_layer(),
+                split="train", enc_last_layer=enc_last,
+            )  # fmt: skip
+        disc_opt.zero_grad()
+        disc_loss.backward()
+        disc_opt.step()
+
+    return step
