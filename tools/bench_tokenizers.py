@@ -60,7 +60,7 @@ from benchlib import (  # a sibling module in tools/
     exact_fp32,
     precision_context,
     tensor_diffs,
-    throughput,
+    throughput_and_peak,
     time_phases,
 )
 from official_code import (  # a sibling module in tools/
@@ -91,15 +91,6 @@ ANCHORS = {
     ("fa-vae-f16d64", "train fp32"): 30.3,
     ("fa-vae-f16d64", "train bf16"): 38.3,
 }
-
-
-def _reset_peak(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-
-
-def _peak_gib(device: torch.device) -> float | None:
-    return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
 
 
 def _autocast(device: torch.device, enabled: bool):
@@ -153,12 +144,14 @@ def bench_preset(
         model.eval()
         with torch.no_grad(), _autocast(device, precision == "bf16"):
             z = latent_of(model.encode(x))
-            _reset_peak(device)
-            ips = throughput(lambda: model.encode(x), batch, device, iters, warmup)
-            rows.append((preset, f"encode {precision}", ips, _peak_gib(device)))
-            _reset_peak(device)
-            ips = throughput(lambda: model.decode(z), batch, device, iters, warmup)
-            rows.append((preset, f"decode {precision}", ips, _peak_gib(device)))
+            for what, call in (
+                ("encode", lambda: model.encode(x)),
+                ("decode", lambda: model.decode(z)),
+            ):
+                ips, peak = throughput_and_peak(
+                    call, batch, device, iters, warmup, above_base=False
+                )
+                rows.append((preset, f"{what} {precision}", ips, peak))
     if train:
         for bf16 in (False, True):
             ips, peak = training_step_throughput(
@@ -210,9 +203,7 @@ def training_step_throughput(
         disc["loss"].backward()
         disc_opt.step()
 
-    _reset_peak(device)
-    ips = throughput(step, batch, device, iters)
-    return ips, _peak_gib(device)
+    return throughput_and_peak(step, batch, device, iters, above_base=False)
 
 
 def _enable_gan_from_step_zero(loss) -> None:
@@ -375,9 +366,7 @@ def official_training_throughput(
     """Images/s and peak GiB of the official VA-VAE training step on one fixed batch."""
     step = official_vavae_trainer(lightningdit, taming, device, small)
     images = benchmark_images(batch, size, device)
-    _reset_peak(device)
-    ips = throughput(lambda: step(images, bf16), batch, device, iters)
-    return ips, _peak_gib(device)
+    return throughput_and_peak(lambda: step(images, bf16), batch, device, iters, above_base=False)
 
 
 def compare_training(

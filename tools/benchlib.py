@@ -129,13 +129,17 @@ def throughput(fn, images: int, device: torch.device, iters: int, warmup: int = 
 
 
 def throughput_and_peak(
-    fn, images: int, device: torch.device, iters: int, warmup: int = 2
+    fn, images: int, device: torch.device, iters: int, warmup: int = 2, above_base: bool = True
 ) -> tuple[float, float | None]:
-    """Images/s of ``fn`` and its peak CUDA memory (GiB) above what was allocated before the
-    first call (None on a CPU): the working memory of the call, not the resident weights."""
+    """Images/s of ``fn`` and its peak CUDA memory in GiB (None on a CPU).
+
+    ``above_base`` counts only what was allocated beyond the memory in use before the first call
+    (the working memory of the call, not the resident weights); otherwise the whole peak.
+    """
     sync(device)
+    base = 0
     if device.type == "cuda":
-        base = torch.cuda.memory_allocated(device)
+        base = torch.cuda.memory_allocated(device) if above_base else 0
         torch.cuda.reset_peak_memory_stats(device)
     ips = throughput(fn, images, device, iters, warmup)
     if device.type != "cuda":

@@ -39,7 +39,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from freqlat.core import open_dataset
-from freqlat.eval.sources import load_tokenizer
+from freqlat.eval.sources import load_tokenizer, unique_names
 from freqlat.wavelets import (
     BAND_NAMES,
     band_energies,
@@ -311,16 +311,6 @@ def first_images(
     subset = Subset(dataset, range(min(num_images, len(dataset))))
     loader = DataLoader(subset, batch_size=batch_size, num_workers=num_workers)
     return (images for images, _ in loader)
-
-
-def unique_names(names: Sequence[str]) -> list[str]:
-    """Make table names unique by numbering repeats (``name``, ``name #2``, ...)."""
-    seen: dict[str, int] = {}
-    unique = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        unique.append(name if seen[name] == 1 else f"{name} #{seen[name]}")
-    return unique
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 from torchvision.utils import make_grid, save_image
 
 from freqlat.core import open_dataset
-from freqlat.eval.sources import load_tokenizer
+from freqlat.eval.sources import load_tokenizer, unique_names
 
 
 def error_map(original: torch.Tensor, recon: torch.Tensor, gain: float = 4.0) -> torch.Tensor:
@@ -139,9 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         loaded = [load_tokenizer(spec) for spec in args.tokenizer]
-        names = [t.name for t in loaded]
-        if len(set(names)) != len(names):
-            names = [f"{i + 1}: {name}" for i, name in enumerate(names)]
+        names = unique_names([t.name for t in loaded])
         models = dict(zip(names, (t.model for t in loaded), strict=True))
         images = spread_images(
             open_dataset(args.data, args.split, args.image_size), args.num_images

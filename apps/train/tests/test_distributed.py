@@ -65,18 +65,24 @@ def _torchrun(port: int, *args: str) -> list[str]:
     ]
 
 
-def test_two_process_gloo_ddp_gradients_match_one_process(tmp_path, free_port):
-    script = tmp_path / "ddp.py"
-    script.write_text(DDP_SCRIPT)
+def _run_script_on_two_ranks(port: int, source: str, tmp_path, timeout: int) -> None:
+    """Run ``source`` as a script on 2 gloo ranks (torchrun, one thread each) with ``tmp_path``
+    as its argument; fail with the tail of its stderr if it does not exit cleanly."""
+    script = tmp_path / "ranks.py"
+    script.write_text(source)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        _torchrun(free_port(), str(script), str(tmp_path)),
+        _torchrun(port, str(script), str(tmp_path)),
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_two_process_gloo_ddp_gradients_match_one_process(tmp_path, free_port):
+    _run_script_on_two_ranks(free_port(), DDP_SCRIPT, tmp_path, timeout=600)
 
     from freqlat.tokenizers import create_tokenizer
 
@@ -98,17 +104,7 @@ def test_two_process_gloo_ddp_gradients_match_one_process(tmp_path, free_port):
 
 @pytest.mark.slow
 def test_loss_gradients_are_averaged_over_ranks(tmp_path, free_port):
-    script = tmp_path / "average.py"
-    script.write_text(AVERAGE_SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        _torchrun(free_port(), str(script), str(tmp_path)),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    _run_script_on_two_ranks(free_port(), AVERAGE_SCRIPT, tmp_path, timeout=300)
     for rank in (0, 1):
         grads = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
         assert torch.equal(grads["a"], torch.full((2, 3), 1.5))

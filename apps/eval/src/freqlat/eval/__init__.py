@@ -12,7 +12,7 @@ from freqlat.eval.recon import (
     load_metric_networks,
     reconstruct,
 )
-from freqlat.eval.sources import LoadedTokenizer, load_tokenizer
+from freqlat.eval.sources import LoadedTokenizer, load_tokenizer, unique_names
 from freqlat.eval.table import markdown_table, write_tables
 
 __all__ = [
@@ -31,5 +31,6 @@ __all__ = [
     "markdown_table",
     "reconstruct",
     "run_recon_eval",
+    "unique_names",
     "write_tables",
 ]

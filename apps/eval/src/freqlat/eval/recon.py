@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from freqlat.core import CROPS
+from freqlat.core.data import check_crop
 from freqlat.eval.sources import LoadedTokenizer
 from freqlat.metrics import (
     LPIPS,
@@ -77,8 +77,7 @@ class ReconProtocol:
     description: str
 
     def __post_init__(self) -> None:
-        if self.crop not in CROPS:
-            raise ValueError(f"unknown crop {self.crop!r}; known: {sorted(CROPS)}")
+        check_crop(self.crop)
         if self.latent not in ("sample", "mode"):
             raise ValueError(f"latent must be 'sample' or 'mode', got {self.latent!r}")
 

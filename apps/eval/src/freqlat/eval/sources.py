@@ -13,6 +13,7 @@ Accepted forms:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,3 +93,13 @@ def load_tokenizer(spec: str, seed: int = 0) -> LoadedTokenizer:
         f"--tokenizer {spec!r} is not a directory, an official preset "
         f"({sorted(OFFICIAL_CHECKPOINTS)}) or {RANDOM_PREFIX}PRESET"
     )
+
+
+def unique_names(names: Sequence[str]) -> list[str]:
+    """Make table names unique by numbering repeats (``name``, ``name #2``, ...)."""
+    seen: dict[str, int] = {}
+    unique = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        unique.append(name if seen[name] == 1 else f"{name} #{seen[name]}")
+    return unique
