@@ -7,15 +7,21 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
-import torch
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from freqlat.tokenizers.configs import config_from_dict, config_to_dict
+from freqlat.tokenizers.configs import config_from_dict
 from freqlat.tokenizers.latent_stats import LatentStatistics
+from freqlat.tokenizers.pretrained import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    load_pretrained_weights,
+    load_state_strict,
+    read_pretrained_meta,
+    write_pretrained,
+)
 
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
+__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "ConvTokenizer", "Tokenizer", "load_state_strict"]
+
 LATENT_STATS_NAME = "latent_stats.json"
 
 _ARCHITECTURES: dict[str, type[Tokenizer]] = {}
@@ -119,16 +125,7 @@ class Tokenizer(nn.Module, ABC):
     # ---- save / load --------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write model.safetensors, config.json and latent_stats.json (if set) to ``directory``."""
-        path = Path(directory)
-        path.mkdir(parents=True, exist_ok=True)
-        tensors = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        save_file(tensors, str(path / WEIGHTS_NAME))
-        meta = {
-            "architecture": self.architecture,
-            "preset": self.preset,
-            "config": config_to_dict(self.config),
-        }
-        (path / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n")
+        path = write_pretrained(self, directory, self.architecture, self.preset, self.config)
         stats_path = path / LATENT_STATS_NAME
         if self.latent_stats is not None:
             stats_path.write_text(json.dumps(self.latent_stats.to_dict(), indent=2) + "\n")
@@ -144,11 +141,7 @@ class Tokenizer(nn.Module, ABC):
         """
         path = Path(directory)
         config_path = path / CONFIG_NAME
-        weights_path = path / WEIGHTS_NAME
-        for needed in (config_path, weights_path):
-            if not needed.is_file():
-                raise FileNotFoundError(f"{needed.name} not found in {path}")
-        meta = json.loads(config_path.read_text())
+        meta = read_pretrained_meta(path)
         architecture = meta.get("architecture")
         if architecture not in _ARCHITECTURES:
             raise ValueError(
@@ -163,30 +156,11 @@ class Tokenizer(nn.Module, ABC):
         config = config_from_dict(model_cls.config_class, meta["config"])
         model = model_cls(config)
         model.preset = meta.get("preset")
-        load_state_strict(model, load_file(str(weights_path), device=map_location), str(path))
+        load_pretrained_weights(model, path, map_location)
         stats_path = path / LATENT_STATS_NAME
         if stats_path.is_file():
             model.latent_stats = LatentStatistics.from_dict(json.loads(stats_path.read_text()))
         return model
-
-
-def load_state_strict(model: nn.Module, state: dict[str, Tensor], source: str) -> None:
-    """Load ``state`` into ``model``; ValueError naming missing, unexpected or misshapen keys."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    misshapen = sorted(
-        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
-        for k in set(state) & set(expected)
-        if state[k].shape != expected[k].shape
-    )
-    if missing or unexpected or misshapen:
-        raise ValueError(
-            f"checkpoint {source} does not match {type(model).__name__}: "
-            f"missing keys {missing}, unexpected keys {unexpected}, shape mismatches {misshapen}"
-        )
-    with torch.no_grad():
-        model.load_state_dict(state, strict=True)
 
 
 class ConvTokenizer(Tokenizer):

@@ -67,11 +67,11 @@ OFFICIAL_CHECKPOINTS: dict[str, OfficialCheckpoint] = {
 }
 
 
-def default_cache_dir() -> Path:
-    """``$FREQLAT_CACHE/tokenizers`` if set, else ``~/.cache/freqlat/tokenizers``."""
+def default_cache_dir(family: str = "tokenizers") -> Path:
+    """``$FREQLAT_CACHE/<family>`` if set, else ``~/.cache/freqlat/<family>``."""
     root = os.environ.get(CACHE_ENV)
     base = Path(root) if root else Path.home() / ".cache" / "freqlat"
-    return base / "tokenizers"
+    return base / family
 
 
 def _checkpoint_info(preset: str) -> OfficialCheckpoint:
@@ -83,25 +83,33 @@ def _checkpoint_info(preset: str) -> OfficialCheckpoint:
     return OFFICIAL_CHECKPOINTS[preset]
 
 
-def resolve_checkpoint_path(preset: str, path: str | Path | None = None) -> Path:
-    """The local file for ``preset``: ``path`` (a file or a directory holding it) or the cache.
+def locate_official_file(
+    info: OfficialCheckpoint, path: str | Path | None, family: str = "tokenizers"
+) -> Path:
+    """The local file of release ``info``: ``path`` (a file or its folder) or the family's cache.
 
     Raises FileNotFoundError naming the file, where it was looked for, its URL and checksum.
+    Shared by every model family (``family`` names the cache sub-folder).
     """
-    info = _checkpoint_info(preset)
+    cache = default_cache_dir(family)
     if path is None:
-        candidate = default_cache_dir() / info.filename
+        candidate = cache / info.filename
     else:
         candidate = Path(path)
         if candidate.is_dir():
             candidate = candidate / info.filename
     if not candidate.is_file():
         raise FileNotFoundError(
-            f"official {preset} checkpoint {info.filename} not found at {candidate}. Download it "
-            f"from {info.url} ({info.sha256}) and pass its path, or put it in "
-            f"{default_cache_dir()} (set ${CACHE_ENV} to move the cache)."
+            f"official {info.preset} checkpoint {info.filename} not found at {candidate}. "
+            f"Download it from {info.url} ({info.sha256}) and pass its path, or put it in "
+            f"{cache} (set ${CACHE_ENV} to move the cache)."
         )
     return candidate
+
+
+def resolve_checkpoint_path(preset: str, path: str | Path | None = None) -> Path:
+    """The local file of tokenizer ``preset``'s release (see :func:`locate_official_file`)."""
+    return locate_official_file(_checkpoint_info(preset), path)
 
 
 def _unwrap(state: dict, info: OfficialCheckpoint) -> dict[str, Tensor]:
