@@ -112,3 +112,55 @@ def test_wrong_latent_size_and_bad_indices_are_rejected():
         quantizer(torch.zeros(1, 8, 6, 6))
     with pytest.raises(ValueError, match="must lie in"):
         quantizer.cumulative_latents([torch.full((1, 1, 1), 512)])
+
+
+def _direct_running_sums(quantizer, indices):
+    """f_hat after each scale, written out: sum of phi_k(bicubic(code map of scale k))."""
+    side, total, sums = PATCHES[-1], 0, []
+    for scale, idx in enumerate(indices):
+        codes = quantizer.embedding.weight[idx.view(idx.shape[0], -1)]  # N x pn^2 x C
+        pn = PATCHES[scale]
+        grid = codes.transpose(1, 2).reshape(idx.shape[0], -1, pn, pn)
+        if pn != side:
+            grid = F.interpolate(grid, size=(side, side), mode="bicubic")
+        total = total + quantizer.phi[quantizer.phi_index[scale]](grid)
+        sums.append(total)
+    return sums
+
+
+def test_teacher_forcing_inputs_are_the_downsampled_running_sums():
+    quantizer = _quantizer()
+    indices = quantizer(_latent()).indices
+    with torch.no_grad():
+        inputs = quantizer.teacher_forcing_inputs(indices)
+        sums = _direct_running_sums(quantizer, indices)
+    expected = torch.cat(
+        [
+            F.adaptive_avg_pool2d(f_hat, pn).flatten(2).transpose(1, 2)
+            for f_hat, pn in zip(sums[:-1], PATCHES[1:], strict=True)
+        ],
+        dim=1,
+    )
+    assert inputs.shape == (2, sum(p * p for p in PATCHES[1:]), 8)
+    torch.testing.assert_close(inputs, expected, rtol=0, atol=1e-6)
+    flat = [i.flatten(1) for i in indices]  # N x pn^2 maps give the same inputs
+    torch.testing.assert_close(quantizer.teacher_forcing_inputs(flat), inputs, rtol=0, atol=0)
+
+
+def test_autoregressive_steps_rebuild_the_teacher_forcing_inputs_and_the_latent():
+    quantizer = _quantizer()
+    indices = quantizer(_latent()).indices
+    f_hat, steps = None, []
+    with torch.no_grad():
+        for scale, idx in enumerate(indices):
+            codes = quantizer.embedding(idx).permute(0, 3, 1, 2)
+            f_hat, following = quantizer.next_autoregressive_input(scale, f_hat, codes)
+            if following is not None:
+                steps.append(following.flatten(2).transpose(1, 2))
+        torch.testing.assert_close(
+            torch.cat(steps, dim=1), quantizer.teacher_forcing_inputs(indices), rtol=0, atol=0
+        )
+        torch.testing.assert_close(f_hat, quantizer.indices_to_latent(indices), rtol=0, atol=0)
+    assert following is None
+    with pytest.raises(ValueError, match=r"scale 1 needs code vectors N x 8 x 2 x 2"):
+        quantizer.next_autoregressive_input(1, f_hat, torch.zeros(2, 8, 3, 3))

@@ -11,14 +11,27 @@ from freqlat.generators.registry import (
     list_generators,
     preset_config,
 )
+from freqlat.generators.var import VAR, VARConfig
+from freqlat.generators.var_official import VAR_CHECKPOINTS
+from freqlat.generators.var_training import (
+    NextScaleObjective,
+    VARTrainingRecipe,
+    var_training_recipe,
+)
 
 from_pretrained = Generator.from_pretrained
 
 __all__ = [
+    "VAR",
+    "VAR_CHECKPOINTS",
     "Generator",
+    "NextScaleObjective",
+    "VARConfig",
+    "VARTrainingRecipe",
     "create_generator",
     "from_official",
     "from_pretrained",
     "list_generators",
     "preset_config",
+    "var_training_recipe",
 ]

@@ -121,6 +121,18 @@ class MultiScaleResidualQuantizer(nn.Module):
             codes = F.interpolate(codes, size=(self.side, self.side), mode="bicubic")
         return self.phi[self.phi_index[scale]](codes)
 
+    @staticmethod
+    def _accumulate(f_hat: Tensor | None, contribution: Tensor) -> Tensor:
+        """``f_hat + contribution``, starting from zeros, in contiguous (NCHW) layout.
+
+        The code maps arrive channels-last (an embedding lookup, permuted); a sum keeps the
+        layout of its first operand, so starting from contiguous zeros keeps the running sum
+        in VAR's layout, and the area downsampling of it rounds as VAR's does.
+        """
+        if f_hat is None:
+            f_hat = torch.zeros(contribution.shape, device=contribution.device)
+        return f_hat + contribution
+
     def forward(self, f: Tensor) -> QuantizerOutput:
         """Quantise ``f`` (N x C x side x side) over every scale."""
         self._check(f)
@@ -169,9 +181,51 @@ class MultiScaleResidualQuantizer(nn.Module):
                     raise ValueError(f"indices must lie in [0, {self.vocab_size})")
                 codes = self.embedding(idx).permute(0, 3, 1, 2).float()
                 contribution = self._scale_contribution(scale, codes)
-                f_hat = contribution if f_hat is None else f_hat + contribution
+                f_hat = self._accumulate(f_hat, contribution)
                 outputs.append(f_hat)
         return outputs
+
+    def teacher_forcing_inputs(self, indices: list[Tensor]) -> Tensor:
+        """A next-scale predictor's inputs for every scale after the first, from all scales' indices.
+
+        The input of scale k + 1 is the running reconstruction after scale k, area-downsampled
+        to pn_{k+1} x pn_{k+1}; the result is N x (sum of pn^2 over scales 2..K) x C, scale by
+        scale, row-major within a scale (FoundationVision/VAR ``models/quant.py``
+        ``idxBl_to_var_input``). The last scale's indices are checked but not used.
+        """
+        if len(indices) != len(self.patch_sizes):
+            raise ValueError(f"expected {len(self.patch_sizes)} index maps, got {len(indices)}")
+        partial = self.cumulative_latents(indices)[:-1]
+        with torch.autocast(device_type=indices[0].device.type, enabled=False):
+            inputs = [
+                F.interpolate(f_hat, size=(side, side), mode="area").flatten(2).transpose(1, 2)
+                for f_hat, side in zip(partial, self.patch_sizes[1:], strict=True)
+            ]
+        return torch.cat(inputs, dim=1)
+
+    def next_autoregressive_input(
+        self, scale: int, f_hat: Tensor | None, codes: Tensor
+    ) -> tuple[Tensor, Tensor | None]:
+        """One generation step: add scale ``scale``'s code vectors to the running reconstruction.
+
+        ``codes`` are the chosen code vectors N x C x pn x pn, ``f_hat`` the reconstruction so
+        far (None before the first scale). Returns the new reconstruction and the next scale's
+        input (the reconstruction area-downsampled to its size; None after the last scale), as
+        FoundationVision/VAR ``models/quant.py`` ``get_next_autoregressive_input``.
+        """
+        side = self.patch_sizes[scale]
+        if codes.dim() != 4 or codes.shape[1:] != (self.channels, side, side):
+            raise ValueError(
+                f"scale {scale} needs code vectors N x {self.channels} x {side} x {side}, "
+                f"got {tuple(codes.shape)}"
+            )
+        with torch.autocast(device_type=codes.device.type, enabled=False):
+            contribution = self._scale_contribution(scale, codes.float())
+            f_hat = self._accumulate(f_hat, contribution)
+            if scale == len(self.patch_sizes) - 1:
+                return f_hat, None
+            following = self.patch_sizes[scale + 1]
+            return f_hat, F.interpolate(f_hat, size=(following, following), mode="area")
 
     def indices_to_latent(self, indices: list[Tensor]) -> Tensor:
         """The quantised latent N x C x side x side given all scales' indices."""
