@@ -189,17 +189,7 @@ def test_loss_is_mse_plus_one_minus_cosine_along_channels():
         flow_matching_loss(field, x1, torch.zeros(2), x0=x0[:1], t=t)
 
 
-@pytest.fixture
-def one_thread():
-    # Tiny matmuls gain nothing from threads, and on a shared, loaded machine two threads spin
-    # against each other: this loop takes ~3 s on one thread and over a minute on two.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_loss_falls_when_training_a_tiny_model_on_fixed_latents(one_thread):
+def test_loss_falls_when_training_a_tiny_model_on_fixed_latents():
     torch.manual_seed(0)
     model = create_generator(
         "lightningdit-tiny", input_size=4, in_channels=4, hidden_size=64, depth=2, num_classes=4
