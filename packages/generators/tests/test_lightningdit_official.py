@@ -1,11 +1,14 @@
 """Importing LightningDiT checkpoints: the container layouts, strict keys, the fixed tables,
 missing files, and the released latent statistics."""
 
+import json
 import pickle
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 
 from freqlat.generators import create_generator, from_official, load_official_latent_stats, registry
 from freqlat.generators.lightningdit_official import _locate_release
@@ -24,13 +27,18 @@ def _state(seed: int, **overrides) -> dict[str, torch.Tensor]:
     return model.state_dict()
 
 
+def _point_tiny_at(monkeypatch, config: dict) -> None:
+    """Make preset lightningdit-tiny build ``config`` for the rest of the test."""
+    presets = dict(registry._PRESETS)
+    model_cls, base = presets["lightningdit-tiny"]
+    presets["lightningdit-tiny"] = (model_cls, replace(base, **config))
+    monkeypatch.setattr(registry, "_PRESETS", presets)
+
+
 @pytest.fixture
 def tiny(monkeypatch):
     """Point preset lightningdit-tiny at the small config used here."""
-    presets = dict(registry._PRESETS)
-    model_cls, config = presets["lightningdit-tiny"]
-    presets["lightningdit-tiny"] = (model_cls, replace(config, **SMALL))
-    monkeypatch.setattr(registry, "_PRESETS", presets)
+    _point_tiny_at(monkeypatch, SMALL)
 
 
 def _assert_loaded(model, state):
@@ -54,6 +62,22 @@ def test_every_container_layout_loads_and_ema_is_preferred(tiny, tmp_path, layou
     model = from_official("lightningdit-tiny", path)
     _assert_loaded(model, ema)
     assert not model.training
+
+
+def test_the_official_codes_own_state_dict_loads(tmp_path, monkeypatch):
+    # The parity fixture holds state dicts written by upstream's LightningDiT itself.
+    with safe_open(
+        str(Path(__file__).parent / "fixtures" / "lightningdit_upstream.safetensors"), "pt"
+    ) as f:
+        config = json.loads(f.metadata()["configs"])["release"]
+        upstream = {
+            k.removeprefix("release/state/"): f.get_tensor(k)
+            for k in f.keys()  # noqa: SIM118 (safe_open has no iterator)
+            if k.startswith("release/state/")
+        }
+    _point_tiny_at(monkeypatch, config)
+    torch.save({"model": upstream, "ema": upstream, "opt": {}, "config": {}}, tmp_path / "up.pt")
+    _assert_loaded(from_official("lightningdit-tiny", tmp_path / "up.pt"), upstream)
 
 
 def test_latent_channels_follow_the_checkpoint(tiny, tmp_path):

@@ -32,6 +32,8 @@ class LightningDiTConfig:
     ``in_channels`` the latent channels (32 for VA-VAE f16d32, 64 for FA-VAE f16d64). The label
     table has ``num_classes + 1`` rows: the last one is the null class of classifier-free
     guidance, and ``class_dropout_prob`` of the labels are replaced by it in training mode.
+    (Upstream leaves the null row out when ``class_dropout_prob`` is 0; we keep it, so that
+    guidance always has its null class. Every released configuration has 0.1.)
     """
 
     input_size: int = 16
