@@ -4,7 +4,9 @@
 # The device image has torch 2.11, timm, scikit-image and matplotlib but not the packages below,
 # and no network. Prepare their wheels here first, into the ignored folder .wheels/:
 #   pip download --no-deps -d .wheels pytorch-wavelets==1.3.0 PyWavelets lpips==0.1.4 \
-#       torch-fidelity==0.4.0 pytorch-fid submitit --python-version 3.12 --only-binary=:all:
+#       torch-fidelity==0.4.0 pytorch-fid submitit einops torchdiffeq --python-version 3.12 \
+#       --only-binary=:all:
+#   (einops and torchdiffeq are for the official LightningDiT code, not for freqlat)
 #   (pytorch-wavelets, lpips and torch-fidelity publish pure-Python wheels)
 # For the tokenizer comparison against the official code in the same run, also put checkouts of
 # hustvl/LightningDiT, LTH14/mar, FoundationVision/VAR and CompVis/taming-transformers into the
@@ -30,3 +32,11 @@ if [ -d .official ]; then
 fi
 python3 tools/bench_tokenizers.py --device cuda "${official[@]}" --append "$out"
 python3 tools/bench_training.py --preset va-vae-f16d32 --precision bf16 --append "$out"
+# LightningDiT XL/1 (batch 128) and B/1 (batch 256), bf16, against the official code as shipped
+# (its torch.compile decorators on; ours torch.compile'd), after an fp32 parity check.
+if [ -d .official/hustvl+LightningDiT ]; then
+    python3 tools/bench_generators.py --device cuda --official-root .official \
+        --presets lightningdit-xl-1 lightningdit-b-1 --batch 128 256 --append "$out"
+else
+    echo "no .official/hustvl+LightningDiT: LightningDiT not compared" | tee -a "$out"
+fi

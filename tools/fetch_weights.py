@@ -15,6 +15,9 @@ cache folders their loaders read:
   ``~/.cache/freqlat``. No sha256 is published.
 - The official tokenizer checkpoints (``freqlat.tokenizers.OFFICIAL_CHECKPOINTS``), into
   ``$FREQLAT_CACHE/tokenizers`` (``~/.cache/freqlat/tokenizers``). No sha256 is published.
+- The released LightningDiT-XL/1 checkpoints (64 and 800 epochs) and VA-VAE latent statistics
+  (``freqlat.generators.lightningdit_official``), into ``$FREQLAT_CACHE/generators``. No sha256
+  is published.
 
 A download goes to a temporary file next to the target, is checked (the sha256 or its
 published prefix; where none is published, that it is a torch checkpoint and not an HTML
@@ -41,6 +44,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from freqlat.generators.lightningdit_official import LATENT_STATS as LIGHTNINGDIT_LATENT_STATS
+from freqlat.generators.lightningdit_official import RELEASES as LIGHTNINGDIT_RELEASES
 from freqlat.metrics.inception import INCEPTION_WEIGHTS
 from freqlat.metrics.perceptual import LINEAR_WEIGHTS_SHA256, TRUNK_WEIGHTS, linear_weights_path
 from freqlat.metrics.weights import hub_checkpoint_dir
@@ -172,6 +177,16 @@ def weights_table() -> list[WeightsEntry]:
                 name=f"tokenizer-{preset}",
                 description=f"official {preset} checkpoint",
                 target=default_cache_dir() / info.filename,
+                url=_direct_download_url(info.url),
+                note=f"from {info.source}",
+            )
+        )
+    for name, info in [*LIGHTNINGDIT_RELEASES.items(), ("latent-stats", LIGHTNINGDIT_LATENT_STATS)]:
+        entries.append(
+            WeightsEntry(
+                name=f"lightningdit-{name}",
+                description=f"official LightningDiT {info.filename}",
+                target=default_cache_dir("generators") / info.filename,
                 url=_direct_download_url(info.url),
                 note=f"from {info.source}",
             )

@@ -315,3 +315,87 @@ def official_vavae_trainer(
         disc_opt.step()
 
     return step
+
+
+# --------------------------------------------------------------------------------------------
+# LightningDiT, the generator (hustvl/LightningDiT models/, transport/)
+# --------------------------------------------------------------------------------------------
+
+_FAIRSCALE_STUBS = (
+    "fairscale",
+    "fairscale.nn",
+    "fairscale.nn.model_parallel",
+    "fairscale.nn.model_parallel.initialize",
+    "fairscale.nn.model_parallel.layers",
+)
+
+
+def _strip_torch_compile(module: ModuleType) -> None:
+    """Replace every ``@torch.compile``-decorated function of ``module`` (and of its classes) by
+    the undecorated original, so the official code runs eagerly."""
+
+    def original(obj: object) -> object:
+        return getattr(obj, "_torchdynamo_orig_callable", obj)
+
+    for name, obj in list(vars(module).items()):
+        if isinstance(obj, type) and obj.__module__ == module.__name__:
+            for attr, value in list(vars(obj).items()):
+                if hasattr(value, "_torchdynamo_orig_callable"):
+                    setattr(obj, attr, original(value))
+        elif hasattr(obj, "_torchdynamo_orig_callable"):
+            setattr(module, name, original(obj))
+
+
+@dataclass(frozen=True)
+class LightningDiTCode:
+    """The official generator code of a hustvl/LightningDiT checkout: ``models.lightningdit``
+    (``LightningDiT``, ``LightningDiT_models``) and the ``transport`` package (``Sampler``,
+    ``create_transport``; None when torchdiffeq does not import)."""
+
+    models: ModuleType
+    transport: ModuleType | None
+    compiled: bool
+
+
+def official_lightningdit_code(checkout: str | Path, compiled: bool = True) -> LightningDiTCode:
+    """Import the official LightningDiT model and transport code from ``checkout``.
+
+    Its ``models`` and ``transport`` packages are imported under their own names, with the
+    checkout first on ``sys.path``. ``models/rmsnorm.py`` imports fairscale for classes the
+    model does not use: fairscale gets a stand-in when it does not import. einops is needed
+    (``models/pos_embed.py``), torchdiffeq and scipy for ``transport``. ``compiled=False`` strips
+    the model's ``@torch.compile`` decorators (for a CPU run: the same eager code, no compiler).
+    """
+    root = Path(checkout)
+    if not (root / "models" / "lightningdit.py").is_file():
+        raise FileNotFoundError(
+            f"official code file {root / 'models' / 'lightningdit.py'} not found (expected a "
+            "checkout of hustvl/LightningDiT)"
+        )
+    for name in _FAIRSCALE_STUBS:
+        _stub_if_missing(name)
+    layers = sys.modules["fairscale.nn.model_parallel.layers"]
+    for name in ("ColumnParallelLinear", "ParallelEmbedding", "RowParallelLinear"):
+        if not hasattr(layers, name):
+            setattr(layers, name, nn.Module)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    models = importlib.import_module("models.lightningdit")
+    if not compiled:
+        _strip_torch_compile(models)
+        _strip_torch_compile(importlib.import_module("models.swiglu_ffn"))
+    try:
+        transport = importlib.import_module("transport")
+    except ImportError:
+        transport = None
+    return LightningDiTCode(models, transport, compiled)
+
+
+def official_euler_sampler(code: LightningDiTCode, steps: int, shift: float) -> Callable:
+    """Upstream's ``Sampler(create_transport("Linear", "velocity")).sample_ode(
+    sampling_method="euler", num_steps=steps, timestep_shift=shift)``."""
+    if code.transport is None:
+        raise ImportError("the official transport package needs torchdiffeq and scipy")
+    transport = code.transport.create_transport("Linear", "velocity", None, None, None)
+    sampler = code.transport.Sampler(transport)
+    return sampler.sample_ode(sampling_method="euler", num_steps=steps, timestep_shift=shift)

@@ -53,6 +53,9 @@ def test_table_lists_every_weights_family_with_cache_targets(tool, tmp_path):
         "dinov2-vitl14",
         *(f"lpips-linear-v{version}-{net}" for version, net in LINEAR_WEIGHTS_SHA256),
         *(f"tokenizer-{preset}" for preset in OFFICIAL_CHECKPOINTS),
+        "lightningdit-64ep",
+        "lightningdit-800ep",
+        "lightningdit-latent-stats",
     }
     assert set(entries) == expected
     hub = tmp_path / "torch-home" / "hub" / "checkpoints"
@@ -67,6 +70,11 @@ def test_table_lists_every_weights_family_with_cache_targets(tool, tmp_path):
     for preset, info in OFFICIAL_CHECKPOINTS.items():
         target = entries[f"tokenizer-{preset}"].target
         assert target == tmp_path / "freqlat-cache" / "tokenizers" / info.filename
+    generators = tmp_path / "freqlat-cache" / "generators"
+    assert (
+        entries["lightningdit-800ep"].target == generators / "lightningdit-xl-imagenet256-800ep.pt"
+    )
+    assert entries["lightningdit-latent-stats"].url.endswith("/latents_stats.pt")
     for entry in entries.values():
         assert entry.url is None or entry.url.startswith("https://")
 

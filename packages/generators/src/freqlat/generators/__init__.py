@@ -5,6 +5,16 @@ Build a preset with :func:`create_generator`, save and load with ``save_pretrain
 """
 
 from freqlat.generators.base import Generator
+from freqlat.generators.flow import (
+    flow_matching_loss,
+    flow_timesteps,
+    guided_velocity,
+    sample_flow,
+    seeded_noise,
+    shift_timesteps,
+)
+from freqlat.generators.lightningdit import LightningDiT, LightningDiTConfig
+from freqlat.generators.lightningdit_official import load_official_latent_stats
 from freqlat.generators.registry import (
     create_generator,
     from_official,
@@ -25,13 +35,22 @@ __all__ = [
     "VAR",
     "VAR_CHECKPOINTS",
     "Generator",
+    "LightningDiT",
+    "LightningDiTConfig",
     "NextScaleObjective",
     "VARConfig",
     "VARTrainingRecipe",
     "create_generator",
+    "flow_matching_loss",
+    "flow_timesteps",
     "from_official",
     "from_pretrained",
+    "guided_velocity",
     "list_generators",
+    "load_official_latent_stats",
     "preset_config",
+    "sample_flow",
+    "seeded_noise",
+    "shift_timesteps",
     "var_training_recipe",
 ]
