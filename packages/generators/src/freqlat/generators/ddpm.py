@@ -101,15 +101,13 @@ def _gather(coefficients: Tensor, t: Tensor, like: Tensor) -> Tensor:
 
 
 def schedule_of(model: Any, schedule: DDPMSchedule | None = None) -> DDPMSchedule:
-    """``schedule`` if given, else the schedule of ``model.config.schedule``."""
+    """``schedule`` if given, else ``model.schedule`` (the schedule the model was trained with)."""
     if schedule is not None:
         return schedule
-    config = getattr(getattr(model, "config", None), "schedule", None)
-    if not isinstance(config, DDPMScheduleConfig):
-        raise ValueError(
-            f"{type(model).__name__} has no config.schedule (a DDPMScheduleConfig): pass schedule="
-        )
-    return DDPMSchedule(config)
+    found = getattr(model, "schedule", None)
+    if not isinstance(found, DDPMSchedule):
+        raise ValueError(f"{type(model).__name__} has no DDPM schedule: pass schedule=")
+    return found
 
 
 class DDPMObjective:
