@@ -1,4 +1,9 @@
-"""Shared fixtures of the generator tests: one intra-op thread, a tiny tokenizer and VAR."""
+"""Shared fixtures of the generator tests: one intra-op thread, a tiny tokenizer and VAR, the LDM
+fixture script's seeded weights, and building presets on the meta device."""
+
+import importlib.util
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -37,3 +42,34 @@ def tiny_var(tiny_tokenizer):
             if param.ndim >= 2 and "scale_mul" not in name:
                 param.normal_(0.0, param.shape[-1] ** -0.5)
     return model.eval()
+
+
+@pytest.fixture(scope="session")
+def ldm_reference():
+    """``make_ldm_fixture.py`` as a module: the seeded weights, cases and our side's outputs."""
+    name = "freqlat_generators_make_ldm_fixture"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parent / "make_ldm_fixture.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture
+def on_meta(monkeypatch):
+    """Build generator presets on the meta device (shapes only, no memory, no compute).
+
+    nn.Embedding's normal_ init is skipped: on meta it runs through a decomposition whose first
+    use imports sympy, tens of seconds on a machine without bytecode caches.
+    """
+    from freqlat.generators import create_generator
+
+    monkeypatch.setattr(torch.nn.Embedding, "reset_parameters", lambda self: None)
+
+    def build(preset, **overrides):
+        with torch.device("meta"):
+            return create_generator(preset, **overrides)
+
+    return build

@@ -4,7 +4,17 @@ Build a preset with :func:`create_generator`, save and load with ``save_pretrain
 :func:`from_pretrained`, import released weights with :func:`from_official`.
 """
 
+from freqlat.generators import ldm_official  # noqa: F401  (registers the LDM release)
 from freqlat.generators.base import Generator
+from freqlat.generators.ddpm import (
+    DDPMObjective,
+    DDPMSchedule,
+    DDPMScheduleConfig,
+    ddim_timesteps,
+    per_sample_normal,
+    sample_ddim,
+    sample_ddpm,
+)
 from freqlat.generators.flow import (
     flow_matching_loss,
     flow_timesteps,
@@ -13,6 +23,7 @@ from freqlat.generators.flow import (
     seeded_noise,
     shift_timesteps,
 )
+from freqlat.generators.ldm_unet import LDMConfig, LDMUNet
 from freqlat.generators.lightningdit import LightningDiT, LightningDiTConfig
 from freqlat.generators.lightningdit_official import load_official_latent_stats
 from freqlat.generators.registry import (
@@ -34,13 +45,19 @@ from_pretrained = Generator.from_pretrained
 __all__ = [
     "VAR",
     "VAR_CHECKPOINTS",
+    "DDPMObjective",
+    "DDPMSchedule",
+    "DDPMScheduleConfig",
     "Generator",
+    "LDMConfig",
+    "LDMUNet",
     "LightningDiT",
     "LightningDiTConfig",
     "NextScaleObjective",
     "VARConfig",
     "VARTrainingRecipe",
     "create_generator",
+    "ddim_timesteps",
     "flow_matching_loss",
     "flow_timesteps",
     "from_official",
@@ -48,7 +65,10 @@ __all__ = [
     "guided_velocity",
     "list_generators",
     "load_official_latent_stats",
+    "per_sample_normal",
     "preset_config",
+    "sample_ddim",
+    "sample_ddpm",
     "sample_flow",
     "seeded_noise",
     "shift_timesteps",

@@ -12,6 +12,7 @@ from freqlat.tokenizers.configs import (
     MultiScaleVQConfig,
 )
 from freqlat.tokenizers.fa_vae import FrequencyAwareVAE
+from freqlat.tokenizers.haar_front_end import HaarBands, HaarFrontEnd, HaarFrontEndConfig
 from freqlat.tokenizers.kl import AutoencoderKL
 from freqlat.tokenizers.latent_stats import LatentStatistics
 from freqlat.tokenizers.official import OFFICIAL_CHECKPOINTS, from_official
@@ -19,6 +20,7 @@ from freqlat.tokenizers.quantizer import MultiScaleResidualQuantizer, QuantizerO
 from freqlat.tokenizers.registry import create_tokenizer, list_tokenizers, preset_config
 from freqlat.tokenizers.types import BranchOutput, DiagonalGaussian, TokenizerOutput
 from freqlat.tokenizers.vq import MultiScaleVQVAE
+from freqlat.tokenizers.wavelet_kl import WaveletAutoencoderKL, WaveletKLConfig
 
 from_pretrained = Tokenizer.from_pretrained
 
@@ -32,6 +34,9 @@ __all__ = [
     "Encoder",
     "FrequencyAwareConfig",
     "FrequencyAwareVAE",
+    "HaarBands",
+    "HaarFrontEnd",
+    "HaarFrontEndConfig",
     "KLAutoencoderConfig",
     "LatentStatistics",
     "MultiScaleResidualQuantizer",
@@ -40,6 +45,8 @@ __all__ = [
     "QuantizerOutput",
     "Tokenizer",
     "TokenizerOutput",
+    "WaveletAutoencoderKL",
+    "WaveletKLConfig",
     "create_tokenizer",
     "from_official",
     "from_pretrained",

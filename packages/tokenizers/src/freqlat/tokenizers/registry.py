@@ -17,6 +17,7 @@ from freqlat.tokenizers.configs import (
 from freqlat.tokenizers.fa_vae import FrequencyAwareVAE
 from freqlat.tokenizers.kl import AutoencoderKL
 from freqlat.tokenizers.vq import MultiScaleVQVAE
+from freqlat.tokenizers.wavelet_kl import WaveletAutoencoderKL, WaveletKLConfig
 
 # LDM f16 backbone at 256 px: 128 -> 512 channels, attention on the 16 x 16 level.
 _F16 = ConvBackboneConfig(
@@ -91,6 +92,23 @@ _PRESETS: dict[str, tuple[type[Tokenizer], TokenizerConfig]] = {
     # Equal latent budget to VA-VAE: 24 low + 8 high channels (override low/high z_channels).
     "fa-vae-f16d32": (FrequencyAwareVAE, _fa(_F16, _HIGH_F8, 24, 8)),
     "fa-vae-f16d32-tiny": (FrequencyAwareVAE, _fa(_F16_TINY, _HIGH_F8_TINY, 24, 8)),
+    # The FA-VAE author's wavelet KL-VAE of the LDM experiment (HY-Wong/latent-diffusion
+    # autoencoder_wav.py): 48 Haar channels at H/4 -> f4 KL AE, ch_mult (1, 2, 4), z 16.
+    "kl-vae-wav-f16d16": (WaveletAutoencoderKL, WaveletKLConfig()),
+    "kl-vae-wav-f16d16-tiny": (
+        WaveletAutoencoderKL,
+        WaveletKLConfig(
+            backbone=replace(
+                WaveletKLConfig().backbone,
+                ch=32,
+                ch_mult=(1, 2, 2),
+                num_res_blocks=1,
+                resolution=16,
+                encoder_attn_resolutions=(4,),
+                decoder_attn_resolutions=(4,),
+            )
+        ),
+    ),
 }
 
 
