@@ -31,6 +31,7 @@ from freqlat.metrics.reference import (
     read_adm_npz,
     write_adm_npz,
 )
+from freqlat.metrics.weights import WeightsFile, WeightsVerificationError, verify_weights
 
 __all__ = [
     "LPIPS",
@@ -45,6 +46,8 @@ __all__ = [
     "Protocol",
     "ReconstructionMetrics",
     "ReferenceStatistics",
+    "WeightsFile",
+    "WeightsVerificationError",
     "band_errors",
     "dataset_psnr",
     "feature_statistics",
@@ -61,5 +64,6 @@ __all__ = [
     "ssim",
     "to_uint8",
     "trace_sqrt_product",
+    "verify_weights",
     "write_adm_npz",
 ]
