@@ -3,15 +3,19 @@
 from freqlat.metrics.accumulators import FeatureBank, FeatureStatistics, ReconstructionMetrics
 from freqlat.metrics.distances import (
     InceptionScore,
-    PrecisionRecall,
     feature_statistics,
     frechet_distance,
     inception_score,
-    manifold_radii,
-    precision_recall,
     trace_sqrt_product,
 )
 from freqlat.metrics.inception import InceptionFeatures, InceptionOutput, to_uint8
+from freqlat.metrics.manifold import (
+    DISTANCES,
+    PrecisionRecall,
+    manifold_radii,
+    pairwise_distances,
+    precision_recall,
+)
 from freqlat.metrics.perceptual import LPIPS
 from freqlat.metrics.pixel import (
     band_errors,
@@ -34,6 +38,7 @@ from freqlat.metrics.reference import (
 from freqlat.metrics.weights import WeightsFile, WeightsVerificationError, verify_weights
 
 __all__ = [
+    "DISTANCES",
     "LPIPS",
     "PROTOCOLS",
     "FeatureBank",
@@ -56,6 +61,7 @@ __all__ = [
     "get_protocol",
     "inception_score",
     "manifold_radii",
+    "pairwise_distances",
     "per_image_mse",
     "precision_recall",
     "psnr",
