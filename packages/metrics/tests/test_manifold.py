@@ -5,10 +5,11 @@ The reference below re-implements, in numpy, what guided-diffusion's
 rows of a row-block x col-block distance matrix; precision and recall from one pass over
 reference-row x sample-column blocks with ``distance <= radius``) and in ``DistanceBlock``
 (TensorFlow's float16 cast, ``square``, ``reduce_sum``, ``matmul``, ``-``, ``+`` and ``maximum``,
-falling back to float32 for a block with a non-finite value). numpy's float16 arithmetic stands
-in for TensorFlow's element-wise float16 operations (both round every result to float16); the
-two reductions are accumulated in float64 and rounded to float32, then float16, as in
-``freqlat.metrics.manifold``.
+falling back to float32 for a block with a non-finite value), with TensorFlow's GPU kernels'
+float16 arithmetic: numpy's float16 operations round every result to float16 as TensorFlow's
+element-wise float16 operations do; ``reduce_sum`` adds in float16 in the order of TensorFlow's
+row reduction (per-thread block-striped sums, a shuffle tree per warp, warps in order); the
+matmul accumulates in float32 or wider and rounds once.
 """
 
 import numpy as np
@@ -23,16 +24,40 @@ from freqlat.metrics import (
 )
 
 
+def _tensorflow_gpu_row_sum(x16: np.ndarray) -> np.ndarray:
+    """Float16 row sums in the order TensorFlow's GPU row reduction adds them."""
+    width = x16.shape[1]
+    threads = 256 if width >= 1024 else 32
+    per_thread = [None] * threads
+    for thread in range(min(threads, width)):
+        total = x16[:, thread]
+        for column in range(thread + threads, width, threads):
+            total = total + x16[:, column]
+        per_thread[thread] = total
+    warp_totals = []
+    for warp in range(threads // 32):
+        lanes = per_thread[32 * warp : 32 * warp + 32]
+        holding = sum(lane is not None for lane in lanes)
+        offset = 1
+        while offset < 32:
+            lanes = [
+                lanes[i] + lanes[i + offset] if i + offset < holding else lanes[i]
+                for i in range(32)
+            ]
+            offset *= 2
+        warp_totals.append(lanes[0])
+    total = warp_totals[0]
+    for warp_total in warp_totals[1:]:
+        total = total + warp_total
+    return total
+
+
 def _adm_distance_block(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):  # float16 overflow is part of the test
         u16 = u.astype(np.float32).astype(np.float16)
         v16 = v.astype(np.float32).astype(np.float16)
-
-        def float16_row_sum(x: np.ndarray) -> np.ndarray:
-            return x.astype(np.float64).sum(1).astype(np.float32).astype(np.float16)
-
-        norm_u = float16_row_sum(np.square(u16))[:, None]
-        norm_v = float16_row_sum(np.square(v16))[None, :]
+        norm_u = _tensorflow_gpu_row_sum(np.square(u16))[:, None]
+        norm_v = _tensorflow_gpu_row_sum(np.square(v16))[None, :]
         matmul = (u16.astype(np.float64) @ v16.astype(np.float64).T).astype(np.float32)
         block = np.maximum(norm_u - 2 * matmul.astype(np.float16) + norm_v, np.float16(0))
     if not np.isfinite(block).all():
@@ -94,10 +119,24 @@ def test_adm_float16_precision_recall_equal_adm_evaluator_arithmetic(batch):
     assert (ours.precision, ours.recall) == _adm_precision_recall(real.numpy(), fake.numpy(), batch)
     assert 0 < ours.precision < 1 and 0 < ours.recall < 1
     block = pairwise_distances(real[:50], fake[:40], "adm-float16")
+    norms = pairwise_distances(real[:50], torch.zeros(1, 2048), "adm-float16")[:, 0]
+    expected_norms = _tensorflow_gpu_row_sum(np.square(real[:50].numpy().astype(np.float16)))
+    assert torch.equal(norms, torch.from_numpy(expected_norms.astype(np.float32)))
     assert torch.equal(
         block, torch.from_numpy(_adm_distance_block(real[:50].numpy(), fake[:40].numpy()))
     )
     assert torch.equal(block, block.half().float())  # float16 values
+
+
+@pytest.mark.parametrize("width", [20, 40, 1023, 1024, 2048, 3000])
+def test_float16_squared_norms_are_added_in_tensorflow_gpu_order(width):
+    x = torch.rand(16, width, generator=torch.Generator().manual_seed(width)) * 2
+    norms = pairwise_distances(x, torch.zeros(1, width), "adm-float16")[:, 0]
+    expected = _tensorflow_gpu_row_sum(np.square(x.numpy().astype(np.float16)))
+    assert torch.equal(norms, torch.from_numpy(expected.astype(np.float32)))
+    # a different order of float16 additions gives other values for some rows
+    sequential = np.square(x.numpy().astype(np.float16)).cumsum(1, dtype=np.float16)[:, -1]
+    assert width < 64 or not np.array_equal(sequential, expected)
 
 
 def _tie_case() -> tuple[torch.Tensor, torch.Tensor]:
