@@ -40,8 +40,8 @@ SPATIAL_CHANNELS = 7
 # Neither torch-fidelity nor pytorch-fid publishes a checksum, and neither checks one when it
 # downloads. Both release the same 95,628,359-byte file, and both file names carry the first 8 hex
 # digits of its sha256 by torch.hub's ``<name>-<prefix>.pth`` convention (as torchvision's do).
-# The full digest below is the one projects that pin this file record (search GitHub for it);
-# it begins with that published prefix.
+# The full digest below is the one that projects pinning this file record for it (check it with
+# ``sha256sum`` on the released file); it begins with that published prefix.
 INCEPTION_WEIGHTS = WeightsFile(
     "FID Inception v3 (TF 2015-12-05 graph ported to PyTorch)",
     ("weights-inception-2015-12-05-6726825d.pth", "pt_inception-2015-12-05-6726825d.pth"),
