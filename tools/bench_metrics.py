@@ -83,9 +83,12 @@ def bench_inception(
     with tempfile.TemporaryDirectory() as tmp:
         if weights is None:
             torch.manual_seed(0)
+            ours = InceptionFeatures(pretrained=False)  # random: no file passes verification
             weights = Path(tmp) / "weights-inception-2015-12-05-6726825d.pth"
-            torch.save(InceptionFeatures(pretrained=False).state_dict(), weights)
-        ours = InceptionFeatures(weights_path=weights).to(device)
+            torch.save(ours.state_dict(), weights)
+        else:
+            ours = InceptionFeatures(weights_path=weights)
+        ours = ours.to(device)
         ref = FeatureExtractorInceptionV3(
             "inception-v3-compat",
             ["2048", "logits_unbiased"],

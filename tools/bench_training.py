@@ -21,6 +21,7 @@ import argparse
 import datetime
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_tokenizers  # a sibling script in tools/
 from benchlib import device_name, emit
 
-from freqlat.metrics import LPIPS
+from freqlat.metrics import LPIPS, perceptual
+from freqlat.metrics.weights import file_sha256
 from freqlat.tokenizers import create_tokenizer
 from freqlat.train.config import resolve_config
 from freqlat.train.job import TokenizerTrainingJob
@@ -59,6 +61,10 @@ def random_weight_files(folder: Path, with_vit: bool) -> dict[str, Path]:
     trunk = LPIPS("vgg", pretrained=False).features.state_dict()
     files = {"lpips_trunk": folder / "vgg16-random.pth"}
     torch.save({f"features.{k}": v for k, v in trunk.items()}, files["lpips_trunk"])
+    # Loaders accept only the published VGG16 file; for timing, accept this random one by its
+    # own sha256 (in this process only).
+    pinned = replace(perceptual.TRUNK_WEIGHTS["vgg"], sha256=file_sha256(files["lpips_trunk"]))
+    perceptual.TRUNK_WEIGHTS["vgg"] = pinned
     if with_vit:
         files["foundation_weights"] = folder / "vit-random.pth"
         vit = bench_tokenizers.foundation_vit(torch.device("cpu"), small=False).vit

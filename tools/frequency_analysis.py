@@ -44,6 +44,7 @@ from freqlat.wavelets import (
     BAND_NAMES,
     band_energies,
     band_names,
+    max_levels,
     multilevel_band_mse,
     radial_frequencies,
     radial_power_spectrum,
@@ -138,6 +139,12 @@ def analyse_tokenizers(
     latent_sums: dict[str, torch.Tensor] = {}
     for images in batches:
         images = images.to(device).float()
+        useful = max_levels(min(images.shape[-2:]), "haar")
+        if levels > useful:  # dwt2 would compute them, but their bands are all boundary effects
+            raise ValueError(
+                f"{levels} DWT levels need larger images: {tuple(images.shape[-2:])} allows "
+                f"{useful} useful level(s) (pywt.dwt_max_level)"
+            )
         count = images.shape[0]
         analysis.num_images += count
         _add(energy_sums, band_energies(images, levels), 1.0)

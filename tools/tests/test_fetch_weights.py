@@ -1,16 +1,23 @@
 """tools/fetch_weights.py: the table matches the packages, and fetch verifies before installing.
 
-No test touches the network: downloads come from file:// URLs of local temp files.
+No test touches the network: downloads come from file:// URLs of local temp files, from an HTTP
+server on 127.0.0.1 run by the test, or from a monkeypatched ``urlopen``.
 """
 
 import hashlib
+import http.server
+import re
+import threading
+import time
 import urllib.error
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from freqlat.metrics.inception import INCEPTION_WEIGHTS
 from freqlat.metrics.perceptual import LINEAR_WEIGHTS_SHA256
+from freqlat.metrics.weights import WeightsFile
 from freqlat.tokenizers import OFFICIAL_CHECKPOINTS
 
 CHECKPOINT_BYTES = b"PK\x03\x04" + b"fake torch zip payload" * 10
@@ -31,10 +38,9 @@ def _source(tmp_path: Path, payload: bytes = CHECKPOINT_BYTES) -> Path:
 def _entry(tool, tmp_path, url, **checks):
     return tool.WeightsEntry(
         name="test-weights",
-        description="test file",
         target=tmp_path / "cache" / "weights.pth",
         url=url,
-        **checks,
+        spec=WeightsFile("test file", ("weights.pth",), url, **checks),
     )
 
 
@@ -79,21 +85,33 @@ def test_table_lists_every_weights_family_with_cache_targets(tool, tmp_path):
         assert entry.url is None or entry.url.startswith("https://")
 
 
-def test_only_published_checksums_appear_in_the_table(tool):
+def test_the_table_checks_what_the_loaders_check(tool):
     entries = tool.weights_table()
-    full = {entry.name: entry.sha256 for entry in entries if entry.sha256}
+    full = {entry.name: entry.spec.sha256 for entry in entries if entry.spec.sha256}
     assert full == {
-        f"lpips-linear-v{version}-{net}": sha
-        for (version, net), sha in LINEAR_WEIGHTS_SHA256.items()
+        **{
+            f"lpips-linear-v{version}-{net}": sha
+            for (version, net), sha in LINEAR_WEIGHTS_SHA256.items()
+        },
+        "fid-inception-torch-fidelity": INCEPTION_WEIGHTS.sha256,
+        "fid-inception-pytorch-fid": INCEPTION_WEIGHTS.sha256,
     }
-    prefixes = {entry.name: entry.sha256_prefix for entry in entries if entry.sha256_prefix}
+    prefixes = {
+        entry.name: entry.spec.sha256_prefix
+        for entry in entries
+        if entry.spec.sha256_prefix and not entry.spec.sha256
+    }
     assert prefixes == {
         "lpips-trunk-alex": "7be5be79",
         "lpips-trunk-vgg": "397923af",
         "lpips-trunk-squeeze": "b8a52dc0",
     }
-    unchecked = [e for e in entries if not e.sha256 and not e.sha256_prefix]
-    assert unchecked and all(e.checksum_text() == "sha256 not published" for e in unchecked)
+    unchecked = [e for e in entries if not e.spec.published]
+    assert {e.name for e in unchecked} == {
+        "dinov2-vitl14",
+        *(f"tokenizer-{preset}" for preset in OFFICIAL_CHECKPOINTS),
+    }
+    assert all(e.checksum_text().startswith("sha256 not published") for e in unchecked)
 
 
 def test_dropbox_share_links_become_direct_downloads(tool):
@@ -126,7 +144,8 @@ def test_checksum_mismatch_leaves_no_file_behind(tool, tmp_path):
     entry = _entry(tool, tmp_path, source.as_uri(), sha256="0" * 64)
     outcome = tool.fetch_entry(entry)
     assert not outcome.ok
-    assert "sha256 mismatch" in outcome.message and "\n" not in outcome.message
+    assert "failed verification" in outcome.message and "\n" not in outcome.message
+    assert hashlib.sha256(CHECKPOINT_BYTES).hexdigest() in outcome.message
     assert not entry.target.exists()
     assert _leftovers(entry.target.parent) == []
 
@@ -136,9 +155,11 @@ def test_sha256_prefix_from_the_file_name_is_checked(tool, tmp_path):
     digest = hashlib.sha256(CHECKPOINT_BYTES).hexdigest()
     good = _entry(tool, tmp_path, source.as_uri(), sha256_prefix=digest[:8])
     assert tool.fetch_entry(good).ok
-    bad = replace(good, target=tmp_path / "other" / "w.pth", sha256_prefix="deadbeef")
+    bad = replace(
+        good, target=tmp_path / "other" / "w.pth", spec=replace(good.spec, sha256_prefix="deadbeef")
+    )
     outcome = tool.fetch_entry(bad)
-    assert not outcome.ok and "does not start with deadbeef" in outcome.message
+    assert not outcome.ok and "expected one starting with deadbeef" in outcome.message
     assert not bad.target.exists()
 
 
@@ -183,3 +204,112 @@ def test_list_verify_and_unknown_names_from_the_command_line(tool, capsys):
     with pytest.raises(SystemExit) as exit_info:
         tool.main(["--help"])
     assert exit_info.value.code == 0
+
+
+def test_a_bad_file_already_present_is_reported_as_failing_verification(tool, tmp_path):
+    expected = hashlib.sha256(CHECKPOINT_BYTES).hexdigest()
+    entry = _entry(tool, tmp_path, (tmp_path / "unreachable.pth").as_uri(), sha256=expected)
+    entry.target.parent.mkdir(parents=True)
+    entry.target.write_bytes(b"PK\x03\x04 an older, damaged copy")
+    actual = hashlib.sha256(entry.target.read_bytes()).hexdigest()
+    lines = []
+    outcome = tool.fetch_entry(entry, progress=lines.append)
+    assert not outcome.ok and "\n" not in outcome.message
+    assert outcome.message.startswith(f"{entry.target} failed verification")
+    assert actual in outcome.message and expected in outcome.message
+    assert "download failed from file://" in outcome.message  # and why it was not replaced
+    assert any("failed verification" in line and "again" in line for line in lines)
+    verified = tool.verify_entry(entry)
+    assert not verified.ok and "failed verification" in verified.message
+    assert actual in verified.message and expected in verified.message
+
+    fixed = tool.fetch_entry(replace(entry, url=_source(tmp_path).as_uri()))
+    assert fixed.ok and "did not pass" in fixed.message
+    assert entry.target.read_bytes() == CHECKPOINT_BYTES
+
+
+class _TrickleHandler(http.server.BaseHTTPRequestHandler):
+    """Serves ``payload`` in ``chunks`` pieces with ``pause`` seconds between them."""
+
+    payload = b""
+    chunks = 1
+    pause = 0.0
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.payload)))
+        self.end_headers()
+        size = -(-len(self.payload) // self.chunks)
+        try:
+            for start in range(0, len(self.payload), size):
+                self.wfile.write(self.payload[start : start + size])
+                self.wfile.flush()
+                time.sleep(self.pause)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up: what the deadline test wants
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def serve():
+    """Start a local HTTP server for one payload: ``serve(payload, chunks, pause) -> url``."""
+    servers = []
+
+    def start(payload: bytes, chunks: int, pause: float) -> str:
+        attributes = {"payload": payload, "chunks": chunks, "pause": pause}
+        handler = type("Handler", (_TrickleHandler,), attributes)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}/weights.pth"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_progress_is_printed_while_a_file_downloads(tool, tmp_path, serve):
+    payload = CHECKPOINT_BYTES * 50
+    url = serve(payload, chunks=6, pause=0.1)
+    entry = _entry(tool, tmp_path, url, sha256=hashlib.sha256(payload).hexdigest())
+    lines = []
+    outcome = tool.fetch_entry(entry, progress_every=0.05, progress=lines.append)
+    assert outcome.ok, outcome.message
+    assert entry.target.read_bytes() == payload
+    assert lines[0].startswith("test-weights: downloading http://127.0.0.1")
+    assert any(re.search(r"test-weights: [\d.]+ of [\d.]+ MiB \(\d+%\)", line) for line in lines)
+
+
+def test_a_download_that_never_finishes_stops_at_the_per_file_deadline(tool, tmp_path, serve):
+    # one byte every 50 ms: every read succeeds well within the stall timeout, so only an
+    # overall deadline can end it (the whole file would take days)
+    url = serve(b"PK\x03\x04" + bytes(4_000_000), chunks=4_000_004, pause=0.05)
+    entry = _entry(tool, tmp_path, url)
+    start = time.monotonic()
+    outcome = tool.fetch_entry(entry, deadline=1.0, stall_timeout=30.0, progress_every=0.2)
+    assert time.monotonic() - start < 15  # returned instead of waiting for the trickle
+    assert not outcome.ok and "deadline" in outcome.message and "\n" not in outcome.message
+    assert not entry.target.exists() and _leftovers(entry.target.parent) == []
+
+
+def test_a_hung_connection_stops_at_the_per_file_deadline(tool, tmp_path, monkeypatch):
+    # name resolution that never answers is not bound by any socket timeout
+    release = threading.Event()
+    monkeypatch.setattr(tool.urllib.request, "urlopen", lambda *a, **k: release.wait(60))
+    entry = _entry(tool, tmp_path, "https://example.invalid/weights.pth")
+    try:
+        outcome = tool.fetch_entry(entry, deadline=0.5)
+    finally:
+        release.set()
+    assert not outcome.ok and "0.5 s deadline" in outcome.message
+    assert _leftovers(entry.target.parent) == []
+
+
+def test_deadline_and_stall_options_are_checked_on_the_command_line(tool):
+    for option in ("--deadline", "--stall-timeout", "--progress-every"):
+        with pytest.raises(SystemExit) as exit_info:
+            tool.main(["fetch", "lpips-trunk-vgg", option, "0"])
+        assert exit_info.value.code == 2

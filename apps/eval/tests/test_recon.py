@@ -102,10 +102,15 @@ def test_table_has_one_row_per_tokenizer_with_values_and_missing_metrics(tmp_pat
     assert document["rows"][2]["Recon"] == first["Recon"]
 
 
-def test_lpips_and_rfid_are_filled_when_their_weights_files_exist(tmp_path, saved_tokenizer):
+def test_lpips_and_rfid_are_filled_when_their_weights_files_exist(
+    tmp_path, saved_tokenizer, monkeypatch
+):
+    from dataclasses import replace
+
     from torchvision.models.vgg import cfgs, make_layers
 
-    from freqlat.metrics import InceptionFeatures
+    from freqlat.metrics import InceptionFeatures, inception, perceptual
+    from freqlat.metrics.weights import file_sha256
 
     torch.manual_seed(0)
     trunk = make_layers(cfgs["D"], batch_norm=False)
@@ -113,6 +118,11 @@ def test_lpips_and_rfid_are_filled_when_their_weights_files_exist(tmp_path, save
     torch.save({f"features.{k}": v for k, v in trunk.state_dict().items()}, trunk_file)
     inception_file = tmp_path / "inception-random.pth"
     torch.save(InceptionFeatures(pretrained=False).state_dict(), inception_file)
+    # random weights stand in for the published files: accept them by their own sha256
+    vgg = replace(perceptual.TRUNK_WEIGHTS["vgg"], sha256=file_sha256(trunk_file))
+    monkeypatch.setitem(perceptual.TRUNK_WEIGHTS, "vgg", vgg)
+    fid = replace(inception.INCEPTION_WEIGHTS, sha256=file_sha256(inception_file))
+    monkeypatch.setattr(inception, "INCEPTION_WEIGHTS", fid)
     model_dir, model = saved_tokenizer("kl-vae-f16d16-tiny")
     out = tmp_path / "table"
     extra = ("--lpips-trunk", str(trunk_file), "--inception-weights", str(inception_file))

@@ -29,16 +29,23 @@ def test_tiny_preset_trains_with_both_optimisers(tmp_path, tiny_args, one_thread
 
 
 def test_lpips_loss_accepts_reconstructions_outside_the_image_range(
-    tmp_path, tiny_args, one_thread
+    tmp_path, tiny_args, one_thread, monkeypatch
 ):
+    from dataclasses import replace
+
     import torch
 
-    from freqlat.metrics import LPIPS
+    from freqlat.metrics import LPIPS, perceptual
+    from freqlat.metrics.weights import file_sha256
 
-    # a weights file of random values (none can be downloaded here), in torchvision's layout
+    # a weights file of random values (none can be downloaded here), in torchvision's layout,
+    # accepted as the published file by pinning its own sha256
     trunk = LPIPS("vgg", pretrained=False).features.state_dict()
     weights = tmp_path / "vgg16-random.pth"
     torch.save({f"features.{k}": v for k, v in trunk.items()}, weights)
+    monkeypatch.setenv("FREQLAT_CACHE", str(tmp_path / "cache"))
+    pinned = replace(perceptual.TRUNK_WEIGHTS["vgg"], sha256=file_sha256(weights))
+    monkeypatch.setitem(perceptual.TRUNK_WEIGHTS, "vgg", pinned)
     run_dir = tmp_path / "run"
     args = tiny_args(run_dir, steps=2, batch_size=2, checkpoint_every=2)
     args += ["--perceptual-weight", "1.0", "--lpips-trunk", str(weights)]

@@ -6,6 +6,12 @@ import torch
 from skimage import data
 
 
+@pytest.fixture(autouse=True)
+def empty_digest_cache(tmp_path, monkeypatch):
+    """Keep the weights-digest cache of every test in its own folder, never the user's."""
+    monkeypatch.setenv("FREQLAT_CACHE", str(tmp_path / "freqlat-cache"))
+
+
 @pytest.fixture(scope="session")
 def photos() -> torch.Tensor:
     """Four real 64 x 64 RGB crops in [-1, 1], shape 4 x 3 x 64 x 64 (float32)."""
@@ -48,7 +54,10 @@ def uint8_photos(photos: torch.Tensor) -> torch.Tensor:
 
 @pytest.fixture(scope="session")
 def inception_weights(tmp_path_factory, uint8_photos: torch.Tensor):
-    """A random FID-Inception state dict with calibrated BatchNorm, saved under torch-fidelity's name."""
+    """A random FID-Inception state dict with calibrated BatchNorm, saved under torch-fidelity's name.
+
+    Loaders refuse it (it is not the published file) unless a test pins its sha256.
+    """
     from freqlat.metrics import InceptionFeatures
 
     torch.manual_seed(0)
@@ -64,7 +73,30 @@ def inception_weights(tmp_path_factory, uint8_photos: torch.Tensor):
 
 @pytest.fixture(scope="session")
 def inception_extractor(inception_weights):
-    """InceptionFeatures (TF1 resize) loaded from ``inception_weights``, shared by the tests."""
+    """InceptionFeatures (TF1 resize) holding ``inception_weights``, shared by the tests."""
     from freqlat.metrics import InceptionFeatures
+    from freqlat.metrics.weights import load_state_dict
 
-    return InceptionFeatures(weights_path=inception_weights)
+    model = InceptionFeatures(pretrained=False)
+    model.load_state_dict(load_state_dict(inception_weights))
+    return model
+
+
+@pytest.fixture
+def pin_sha256(monkeypatch):
+    """Make a random-weights file "the right one": pin a spec's expected sha256 to its digest.
+
+    ``pin_sha256(owner, key, path)`` replaces ``owner[key]`` (a dict of specs) or the module
+    attribute ``owner.key`` for the rest of the test.
+    """
+    from dataclasses import replace
+
+    from freqlat.metrics.weights import file_sha256
+
+    def pin(owner, key: str, path) -> None:
+        if isinstance(owner, dict):
+            monkeypatch.setitem(owner, key, replace(owner[key], sha256=file_sha256(path)))
+        else:
+            monkeypatch.setattr(owner, key, replace(getattr(owner, key), sha256=file_sha256(path)))
+
+    return pin

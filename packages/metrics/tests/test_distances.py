@@ -145,7 +145,7 @@ def test_batched_precision_recall_matches_brute_force_and_torch_fidelity():
     g = torch.Generator().manual_seed(7)
     real = torch.randn(300, 32, generator=g, dtype=torch.float64)
     fake = torch.randn(250, 32, generator=g, dtype=torch.float64) * 1.3 + 0.4
-    batched = precision_recall(real, fake, batch_size=37, dtype=torch.float64)
+    batched = precision_recall(real, fake, batch_size=37, distances="float64")
     assert 0.0 < batched.precision < 1.0 and 0.0 < batched.recall < 1.0
     assert (batched.precision, batched.recall) == _brute_force_precision_recall(real, fake, 3)
     # torch-fidelity's convention: features_1 is generated, features_2 is real.

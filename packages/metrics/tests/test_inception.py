@@ -8,6 +8,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorIncepti
 from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
 
 from freqlat.metrics import InceptionFeatures
+from freqlat.metrics import inception as inception_module
 from freqlat.metrics.inception import INCEPTION_WEIGHTS, resize_bilinear_tf1, to_uint8
 from freqlat.metrics.weights import load_state_dict
 
@@ -57,8 +58,9 @@ def test_inception_matches_torch_fidelity_with_identical_weights(
 
 
 def test_inception_matches_pytorch_fid_with_identical_weights(
-    inception_weights, uint8_photos, monkeypatch
+    inception_weights, uint8_photos, monkeypatch, pin_sha256
 ):
+    pin_sha256(inception_module, "INCEPTION_WEIGHTS", inception_weights)
     state = load_state_dict(inception_weights)
     monkeypatch.setattr(pytorch_fid.inception, "load_state_dict_from_url", lambda *a, **k: state)
     reference = pytorch_fid.inception.InceptionV3([3]).eval()
@@ -71,7 +73,7 @@ def test_inception_matches_pytorch_fid_with_identical_weights(
 
 
 def test_inception_finds_weights_in_the_hub_cache_or_names_what_is_missing(
-    tmp_path, monkeypatch, inception_weights
+    tmp_path, monkeypatch, inception_weights, pin_sha256
 ):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(FileNotFoundError) as error:
@@ -80,18 +82,22 @@ def test_inception_finds_weights_in_the_hub_cache_or_names_what_is_missing(
     for name in INCEPTION_WEIGHTS.file_names:
         assert name in message
     assert "github.com/toshas/torch-fidelity/releases" in message
-    assert "sha256 not published" in message
+    assert INCEPTION_WEIGHTS.sha256 in message
+    pin_sha256(inception_module, "INCEPTION_WEIGHTS", inception_weights)
     cache = tmp_path / "hub" / "checkpoints"
     cache.mkdir(parents=True)
     (cache / "pt_inception-2015-12-05-6726825d.pth").write_bytes(inception_weights.read_bytes())
     assert InceptionFeatures().fc.weight.abs().sum() > 0
 
 
-def test_inception_rejects_float_images_and_foreign_weights(tmp_path, inception_extractor):
+def test_inception_rejects_float_images_and_foreign_weights(
+    tmp_path, inception_extractor, pin_sha256
+):
     with pytest.raises(ValueError, match="uint8"):
         inception_extractor(torch.zeros(1, 3, 32, 32))
     bad = tmp_path / "bad.pth"
     torch.save({"fc.weight": torch.zeros(1008, 2048)}, bad)
+    pin_sha256(inception_module, "INCEPTION_WEIGHTS", bad)  # past the checksum: the keys are wrong
     with pytest.raises(ValueError, match="missing"):
         InceptionFeatures(weights_path=bad)
 

@@ -73,7 +73,7 @@ def test_lpips_is_a_frozen_loss_that_survives_train_and_bf16_autocast(photos, de
 
 
 def test_lpips_loads_trunk_from_the_hub_cache_and_linear_layers_from_the_wheel(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, pin_sha256
 ):
     torch.manual_seed(3)
     source = LPIPS("alex", pretrained=False)
@@ -85,6 +85,7 @@ def test_lpips_loads_trunk_from_the_hub_cache_and_linear_layers_from_the_wheel(
     )  # torchvision files hold the head too
     torch.save(full_checkpoint, checkpoints / "alexnet-owt-7be5be79.pth")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    pin_sha256(TRUNK_WEIGHTS, "alex", checkpoints / "alexnet-owt-7be5be79.pth")
 
     loaded = LPIPS("alex", "0.1")
     for key, value in source.features.state_dict().items():

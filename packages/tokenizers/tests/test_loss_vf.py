@@ -1,5 +1,8 @@
 """VA-VAE's VF loss: zero at z' = f, margins, adaptive weight on the encoder, foundation loading."""
 
+import warnings
+from dataclasses import replace
+
 import pytest
 import timm
 import torch
@@ -15,6 +18,7 @@ from freqlat.tokenizers.losses import (
     load_foundation_model,
     vf_alignment_loss,
 )
+from freqlat.tokenizers.losses.vf import DINOV2_VITL14, DINOV2_WEIGHTS, FOUNDATION_WEIGHTS
 from freqlat.tokenizers.types import DiagonalGaussian
 
 
@@ -141,10 +145,12 @@ def test_missing_foundation_weights_name_file_places_and_url(tmp_path, monkeypat
         load_foundation_model(tmp_path / "nowhere.pth")
 
 
-def test_loading_at_224_equals_upstream_518_model_resized_on_the_fly(tmp_path):
+@pytest.mark.filterwarnings("ignore:foundation model.*cannot be verified:UserWarning")
+def test_loading_at_224_equals_upstream_518_model_resized_on_the_fly(tmp_path, monkeypatch):
     """Upstream builds DINOv2 at 518 px and lets timm resample positions per call at 224."""
     from safetensors.torch import save_file
 
+    monkeypatch.setenv("FREQLAT_CACHE", str(tmp_path / "cache"))
     torch.manual_seed(0)
     name = "vit_small_patch14_dinov2.lvd142m"
     upstream = timm.create_model(
@@ -170,3 +176,63 @@ def test_vf_similarities_stay_float32_under_bf16_autocast():
     for key in plain:
         assert mixed[key].dtype == torch.float32
         torch.testing.assert_close(mixed[key], plain[key])
+
+
+@pytest.fixture
+def dinov2_dir(tmp_path, monkeypatch):
+    """An empty $FREQLAT_WEIGHTS folder and a private weights-digest cache."""
+    monkeypatch.setenv("FREQLAT_WEIGHTS", str(tmp_path / "weights"))
+    monkeypatch.setenv("FREQLAT_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "weights").mkdir()
+    return tmp_path / "weights"
+
+
+def _shallow_dinov2_file(folder):
+    """DINOv2 ViT-L/14 weights with random values and one block, in timm's safetensors layout."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    vit = timm.create_model("vit_large_patch14_dinov2", pretrained=False, depth=1, num_classes=0)
+    path = folder / f"{DINOV2_VITL14}.safetensors"
+    save_file({k: v.contiguous() for k, v in vit.state_dict().items()}, str(path))
+    return path
+
+
+def test_a_wrong_dinov2_file_is_refused_before_the_model_is_built(dinov2_dir, monkeypatch):
+    from freqlat.metrics import WeightsVerificationError, verify_weights
+    from freqlat.metrics.weights import file_sha256
+
+    right = dinov2_dir / "published.bin"
+    right.write_bytes(b"the published DINOv2 bytes")
+    published = replace(DINOV2_WEIGHTS, sha256=file_sha256(right))
+    monkeypatch.setitem(FOUNDATION_WEIGHTS, DINOV2_VITL14, published)
+    wrong = dinov2_dir / "dinov2_vitl14_pretrain.pth"
+    torch.save({"cls_token": torch.randn(1, 1, 1024)}, wrong)
+    built = []
+    monkeypatch.setattr(timm, "create_model", lambda *a, **k: built.append(a))
+    for call in (lambda: load_foundation_model(), lambda: load_foundation_model(wrong)):
+        with pytest.raises(WeightsVerificationError) as error:
+            call()
+        message = str(error.value)
+        assert str(wrong) in message and "failed verification" in message
+        assert file_sha256(wrong) in message and published.sha256 in message
+        assert "dl.fbaipublicfiles.com" in message
+    assert built == []
+    assert verify_weights(published, right) == published.sha256
+
+
+@pytest.mark.filterwarnings("ignore:.*DINOv2.*cannot be verified:UserWarning")
+def test_a_right_dinov2_file_passes_and_an_unpublished_one_loads_with_its_digest(
+    dinov2_dir, monkeypatch
+):
+    from freqlat.metrics.weights import file_sha256
+
+    path = _shallow_dinov2_file(dinov2_dir)
+    with pytest.warns(UserWarning, match=file_sha256(path)):  # nothing published: told, not hidden
+        load_foundation_model(vit_kwargs={"depth": 1})
+    pinned = replace(DINOV2_WEIGHTS, sha256=file_sha256(path))
+    monkeypatch.setitem(FOUNDATION_WEIGHTS, DINOV2_VITL14, pinned)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        features = load_foundation_model(path, vit_kwargs={"depth": 1})
+    assert features.feature_dim == 1024

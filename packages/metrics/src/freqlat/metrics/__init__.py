@@ -3,15 +3,19 @@
 from freqlat.metrics.accumulators import FeatureBank, FeatureStatistics, ReconstructionMetrics
 from freqlat.metrics.distances import (
     InceptionScore,
-    PrecisionRecall,
     feature_statistics,
     frechet_distance,
     inception_score,
-    manifold_radii,
-    precision_recall,
     trace_sqrt_product,
 )
 from freqlat.metrics.inception import InceptionFeatures, InceptionOutput, to_uint8
+from freqlat.metrics.manifold import (
+    DISTANCES,
+    PrecisionRecall,
+    manifold_radii,
+    pairwise_distances,
+    precision_recall,
+)
 from freqlat.metrics.perceptual import LPIPS
 from freqlat.metrics.pixel import (
     band_errors,
@@ -31,8 +35,10 @@ from freqlat.metrics.reference import (
     read_adm_npz,
     write_adm_npz,
 )
+from freqlat.metrics.weights import WeightsFile, WeightsVerificationError, verify_weights
 
 __all__ = [
+    "DISTANCES",
     "LPIPS",
     "PROTOCOLS",
     "FeatureBank",
@@ -45,6 +51,8 @@ __all__ = [
     "Protocol",
     "ReconstructionMetrics",
     "ReferenceStatistics",
+    "WeightsFile",
+    "WeightsVerificationError",
     "band_errors",
     "dataset_psnr",
     "feature_statistics",
@@ -53,6 +61,7 @@ __all__ = [
     "get_protocol",
     "inception_score",
     "manifold_radii",
+    "pairwise_distances",
     "per_image_mse",
     "precision_recall",
     "psnr",
@@ -61,5 +70,6 @@ __all__ = [
     "ssim",
     "to_uint8",
     "trace_sqrt_product",
+    "verify_weights",
     "write_adm_npz",
 ]

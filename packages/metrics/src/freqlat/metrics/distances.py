@@ -1,7 +1,7 @@
-"""Scores computed from Inception features: Frechet distance (FID, sFID), Inception Score, and
-improved precision/recall (Kynkaanniemi et al. 2019, as ADM's evaluator runs it).
+"""Scores computed from Inception features: Frechet distance (FID, sFID) and Inception Score.
 
-Everything here is plain tensor math on features, so it runs on CPU or GPU unchanged.
+Everything here is plain tensor math on features, so it runs on CPU or GPU unchanged. Improved
+precision/recall lives in :mod:`freqlat.metrics.manifold`.
 """
 
 from __future__ import annotations
@@ -146,81 +146,3 @@ def inception_score(
         raise ValueError(f"mode must be 'adm' or 'torch-fidelity', got {mode!r}")
     scores = np.array([_split_score(part) for part in parts])
     return InceptionScore(float(scores.mean()), float(scores.std()), mode, len(parts))
-
-
-@dataclass(frozen=True)
-class PrecisionRecall:
-    """Improved precision (fake samples on the real manifold) and recall (real on the fake one)."""
-
-    precision: float
-    recall: float
-    k: int
-
-
-def _squared_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    sq = a.square().sum(1, keepdim=True) - 2 * a @ b.T + b.square().sum(1)
-    return sq.clamp_(min=0)
-
-
-def manifold_radii(features: torch.Tensor, k: int = 3, batch_size: int = 10000) -> torch.Tensor:
-    """Squared distance from each row to its k-th nearest other row (the row itself excluded).
-
-    Works block by block (``batch_size`` x ``batch_size`` distances at a time), keeping a running
-    k+1 smallest per row, so memory stays bounded for 50k x 50k on one GPU.
-    """
-    n = features.shape[0]
-    if n <= k:
-        raise ValueError(f"k={k} nearest neighbours need more than {k} samples, got {n}")
-    radii = []
-    for rows in features.split(batch_size):
-        nearest = torch.full((rows.shape[0], 0), float("inf"), dtype=rows.dtype, device=rows.device)
-        for cols in features.split(batch_size):
-            candidates = torch.cat([nearest, _squared_distances(rows, cols)], dim=1)
-            nearest = candidates.topk(min(k + 1, candidates.shape[1]), dim=1, largest=False).values
-        # Column 0 is the row's distance to itself; column k is the k-th neighbour.
-        radii.append(nearest[:, k])
-    return torch.cat(radii)
-
-
-def _fraction_inside(
-    queries: torch.Tensor, anchors: torch.Tensor, anchor_radii: torch.Tensor, batch_size: int
-) -> float:
-    inside = []
-    for rows in queries.split(batch_size):
-        hit = torch.zeros(rows.shape[0], dtype=torch.bool, device=rows.device)
-        for cols, radii in zip(
-            anchors.split(batch_size), anchor_radii.split(batch_size), strict=True
-        ):
-            hit |= (_squared_distances(rows, cols) <= radii).any(1)
-        inside.append(hit)
-    return float(torch.cat(inside).double().mean())
-
-
-def precision_recall(
-    real: torch.Tensor,
-    fake: torch.Tensor,
-    *,
-    k: int = 3,
-    batch_size: int = 10000,
-    dtype: torch.dtype = torch.float32,
-) -> PrecisionRecall:
-    """Improved precision/recall with ADM's semantics (its ``ManifoldEstimator``, k = 3).
-
-    Each sample's radius is the distance to its k-th nearest neighbour in its own set. Precision is
-    the fraction of ``fake`` rows within the radius of at least one ``real`` row; recall is the
-    fraction of ``real`` rows within the radius of at least one ``fake`` row. ADM evaluates the
-    distances in float16 (float32 where that overflows); here they are in ``dtype`` (float32 by
-    default). Distances are computed in ``batch_size`` blocks on the features' device.
-    """
-    check_features(real, "real", min_rows=k + 1)
-    check_features(fake, "fake", min_rows=k + 1)
-    if real.shape[1] != fake.shape[1]:
-        raise ValueError(
-            f"real and fake features differ in width: {real.shape[1]} vs {fake.shape[1]}"
-        )
-    real, fake = real.to(dtype), fake.to(dtype=dtype, device=real.device)
-    real_radii = manifold_radii(real, k, batch_size)
-    fake_radii = manifold_radii(fake, k, batch_size)
-    precision = _fraction_inside(fake, real, real_radii, batch_size)
-    recall = _fraction_inside(real, fake, fake_radii, batch_size)
-    return PrecisionRecall(precision, recall, k)

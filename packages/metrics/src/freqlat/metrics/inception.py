@@ -32,11 +32,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from freqlat.metrics._checks import check_image_batch, check_uint8_batch
-from freqlat.metrics.weights import WeightsFile, load_state_dict, locate_weights
+from freqlat.metrics.weights import WeightsFile, load_state_dict, locate_weights, verify_weights
 
 INCEPTION_SIZE = 299
 SPATIAL_CHANNELS = 7
 
+# Neither torch-fidelity nor pytorch-fid publishes a checksum, and neither checks one when it
+# downloads. Both release the same 95,628,359-byte file, and both file names carry the first 8 hex
+# digits of its sha256 by torch.hub's ``<name>-<prefix>.pth`` convention (as torchvision's do).
+# The full digest below is the one that projects pinning this file record for it (check it with
+# ``sha256sum`` on the released file); it begins with that published prefix.
 INCEPTION_WEIGHTS = WeightsFile(
     "FID Inception v3 (TF 2015-12-05 graph ported to PyTorch)",
     ("weights-inception-2015-12-05-6726825d.pth", "pt_inception-2015-12-05-6726825d.pth"),
@@ -44,8 +49,12 @@ INCEPTION_WEIGHTS = WeightsFile(
     "weights-inception-2015-12-05-6726825d.pth (torch-fidelity) or "
     "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
     "pt_inception-2015-12-05-6726825d.pth (pytorch-fid)",
-    None,
-    "neither torch-fidelity nor pytorch-fid publishes one",
+    sha256="6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
+    sha256_prefix="6726825d",
+    sha256_note=(
+        "the prefix 6726825d is published in both file names; neither torch-fidelity nor "
+        "pytorch-fid publishes the full digest"
+    ),
 )
 
 ResizeMode = Literal["tf1", "pytorch-fid"]
@@ -268,7 +277,9 @@ class InceptionFeatures(nn.Module):
     ``weights_path=None`` looks in the torch hub cache for torch-fidelity's
     ``weights-inception-2015-12-05-6726825d.pth`` or pytorch-fid's
     ``pt_inception-2015-12-05-6726825d.pth`` (both use the same key names, those of this module);
-    a missing file raises FileNotFoundError. ``pretrained=False`` keeps random weights (tests only).
+    a missing file raises FileNotFoundError and a file that is not the published one (sha256, any
+    path) :class:`~freqlat.metrics.weights.WeightsVerificationError`. ``pretrained=False`` keeps
+    random weights (tests only).
     ``resize`` picks the preprocessing (see the module docstring). The network is frozen and stays
     in eval mode. Features come back in float32 whatever ``dtype`` the network runs in.
     """
@@ -313,7 +324,9 @@ class InceptionFeatures(nn.Module):
         return super().train(False)
 
     def load_weights(self, path: str | os.PathLike[str]) -> None:
-        """Load a torch-fidelity or pytorch-fid weights file; fails on missing or unexpected keys."""
+        """Load a torch-fidelity or pytorch-fid weights file (sha256-checked); fails on missing or
+        unexpected keys."""
+        verify_weights(INCEPTION_WEIGHTS, path)
         state = {
             k: v for k, v in load_state_dict(path).items() if not k.endswith("num_batches_tracked")
         }

@@ -6,13 +6,13 @@ weighted by a learned 1x1 linear layer, averaged over space and summed over dept
 shifts and scales the [-1, 1] input to ImageNet statistics first; version 0.0 (the original
 release) feeds the input unscaled.
 
-Weights:
+Weights (every file is verified by :func:`freqlat.metrics.weights.verify_weights` before use):
 - linear layers: the ``.pth`` files shipped in the ``lpips==0.1.4`` wheel
-  (``lpips/weights/v{version}/{net}.pth``), checked against the sha256 pinned below;
+  (``lpips/weights/v{version}/{net}.pth``), or ``linear_path``, checked against the sha256
+  pinned below;
 - trunk: torchvision's ImageNet checkpoint, read from the torch hub cache under torchvision's file
   name, or from ``trunk_path``. torchvision publishes only the first 8 hex digits of each file's
-  sha256 (in the file name; torch.hub checks them when it downloads); the full sha256 is not
-  published there.
+  sha256 (in the file name; torch.hub checks them when it downloads); that prefix is checked.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ import torch.nn as nn
 from freqlat.metrics._checks import check_image_batch, check_same_shape
 from freqlat.metrics.weights import (
     WeightsFile,
-    check_sha256,
     load_state_dict,
     locate_weights,
+    verify_weights,
 )
 
 TrunkName = Literal["alex", "vgg", "squeeze"]
@@ -44,30 +44,43 @@ LINEAR_WEIGHTS_SHA256 = {
     ("0.1", "vgg"): "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
 }
 
-_TORCHVISION_NOTE = "torchvision's file name carries the first 8 hex digits of the sha256"
+_TORCHVISION_NOTE = "torchvision publishes the first 8 hex digits, in the file name"
+
+
+def _torchvision_trunk(description: str, file_name: str) -> WeightsFile:
+    prefix = file_name.rsplit("-", 1)[1].removesuffix(".pth")  # torch.hub's <name>-<prefix>.pth
+    return WeightsFile(
+        description,
+        (file_name,),
+        f"https://download.pytorch.org/models/{file_name}",
+        sha256_prefix=prefix,
+        sha256_note=_TORCHVISION_NOTE,
+    )
+
+
 TRUNK_WEIGHTS = {
-    "alex": WeightsFile(
-        "LPIPS alex trunk (torchvision AlexNet, ImageNet)",
-        ("alexnet-owt-7be5be79.pth",),
-        "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
-        None,
-        _TORCHVISION_NOTE + ": 7be5be79",
+    "alex": _torchvision_trunk(
+        "LPIPS alex trunk (torchvision AlexNet, ImageNet)", "alexnet-owt-7be5be79.pth"
     ),
-    "vgg": WeightsFile(
-        "LPIPS vgg trunk (torchvision VGG16, ImageNet)",
-        ("vgg16-397923af.pth",),
-        "https://download.pytorch.org/models/vgg16-397923af.pth",
-        None,
-        _TORCHVISION_NOTE + ": 397923af",
+    "vgg": _torchvision_trunk(
+        "LPIPS vgg trunk (torchvision VGG16, ImageNet)", "vgg16-397923af.pth"
     ),
-    "squeeze": WeightsFile(
-        "LPIPS squeeze trunk (torchvision SqueezeNet 1.1, ImageNet)",
-        ("squeezenet1_1-b8a52dc0.pth",),
-        "https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth",
-        None,
-        _TORCHVISION_NOTE + ": b8a52dc0",
+    "squeeze": _torchvision_trunk(
+        "LPIPS squeeze trunk (torchvision SqueezeNet 1.1, ImageNet)", "squeezenet1_1-b8a52dc0.pth"
     ),
 }
+
+
+def linear_weights_spec(net: TrunkName, version: str) -> WeightsFile:
+    """The lpips wheel's linear-layer file for ``net`` and ``version``, with its pinned sha256."""
+    return WeightsFile(
+        f"LPIPS {net} linear layers v{version}",
+        (f"{net}.pth",),
+        f"the lpips==0.1.4 wheel (pip install lpips==0.1.4), lpips/weights/v{version}/{net}.pth",
+        sha256=LINEAR_WEIGHTS_SHA256[(version, net)],
+        sha256_note="the wheel's RECORD",
+    )
+
 
 # Index (exclusive) into torchvision's ``features`` after which each LPIPS tap is taken.
 TAP_ENDS = {
@@ -140,8 +153,9 @@ class LPIPS(nn.Module):
     """LPIPS distance between two [-1, 1] image batches; returns one distance per image, (N,).
 
     ``pretrained=True`` (default) loads the trunk from ``trunk_path`` or the torch hub cache and
-    the linear layers from the lpips wheel (sha256 checked), raising FileNotFoundError if a file is
-    missing. ``pretrained=False`` gives random weights (non-negative linear layers, like the
+    the linear layers from the lpips wheel, raising FileNotFoundError if a file is missing and
+    :class:`~freqlat.metrics.weights.WeightsVerificationError` if a file is not the published one
+    (every file is sha256-checked, whatever its path). ``pretrained=False`` gives random weights (non-negative linear layers, like the
     trained ones), for tests only; it must be asked for.
 
     The module is frozen: no parameter requires grad and it stays in eval mode even when a parent
@@ -194,7 +208,11 @@ class LPIPS(nn.Module):
         return super().train(False)
 
     def load_trunk(self, path: str | os.PathLike[str]) -> None:
-        """Load torchvision ``features.*`` weights (a full torchvision checkpoint is fine)."""
+        """Load torchvision ``features.*`` weights (a full torchvision checkpoint is fine).
+
+        The file must be torchvision's own (its sha256 prefix is checked).
+        """
+        verify_weights(TRUNK_WEIGHTS[self.net_name], path)
         state = load_state_dict(path)
         trunk_state = {
             k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")
@@ -206,7 +224,7 @@ class LPIPS(nn.Module):
         self.features.load_state_dict(trunk_state, strict=True)
 
     def load_linear_layers(self, path: str | os.PathLike[str] | None = None) -> None:
-        """Load the ``lin{i}.model.1.weight`` tensors; the wheel's own file is sha256-checked."""
+        """Load the ``lin{i}.model.1.weight`` tensors, from the wheel or ``path`` (sha256-checked)."""
         if path is None:
             path = linear_weights_path(self.net_name, self.version)
             if not os.path.isfile(path):
@@ -214,7 +232,7 @@ class LPIPS(nn.Module):
                     f"LPIPS linear layers {self.net_name} v{self.version} not found at {path}; "
                     "install lpips==0.1.4 (pip install lpips==0.1.4), which ships them"
                 )
-            check_sha256(path, LINEAR_WEIGHTS_SHA256[(self.version, self.net_name)])
+        verify_weights(linear_weights_spec(self.net_name, self.version), path)
         state = load_state_dict(path)
         expected = {f"lin{i}.model.1.weight" for i in range(len(self.lins))}
         if set(state) != expected:

@@ -1,7 +1,8 @@
 """Generation/rFID metrics under named protocols, ADM-format reference batches, folder statistics.
 
 A protocol fixes every convention that changes the number: the Inception preprocessing, the image
-quantisation and the Inception Score split. Every result dict carries its protocol's name.
+quantisation, the Inception Score split and the arithmetic of the precision/recall distances.
+Every result dict carries its protocol's name and that arithmetic.
 
 ADM reference batches (guided-diffusion's evaluator) are ``.npz`` files with ``arr_0`` (uint8
 samples, N x H x W x 3) and optionally ``mu``/``sigma`` (pool statistics) and ``mu_s``/``sigma_s``
@@ -20,8 +21,9 @@ import torch
 
 from freqlat.metrics._checks import check_uint8_batch
 from freqlat.metrics.accumulators import FeatureBank, FeatureStatistics
-from freqlat.metrics.distances import frechet_distance, inception_score, precision_recall
+from freqlat.metrics.distances import frechet_distance, inception_score
 from freqlat.metrics.inception import InceptionFeatures, ResizeMode, to_uint8
+from freqlat.metrics.manifold import check_distances, precision_recall
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Protocol:
     resize: ResizeMode
     inception_score_mode: str
     description: str
+    precision_recall_distances: str = "float32"
 
 
 PROTOCOLS = {
@@ -54,7 +57,9 @@ PROTOCOLS = {
         "tf1",
         "adm",
         "ADM evaluator (guided-diffusion): FID and sFID against a reference batch, Inception Score "
-        "over consecutive splits of 5000, precision/recall with k=3; TF1 resize, uint8 input.",
+        "over consecutive splits of 5000, precision/recall with k=3 on float16 distances as ADM "
+        "computes them; TF1 resize, uint8 input.",
+        "adm-float16",
     ),
 }
 
@@ -140,6 +145,8 @@ class InceptionMetrics:
     ``update`` takes uint8 N x 3 x H x W images, or float images in [-1, 1], which are first
     rounded to uint8 (:func:`to_uint8`) as every protocol here measures saved images.
     ``keep_features=False`` keeps only the FID/sFID sums (no IS or precision/recall, constant memory).
+    ``precision_recall_distances`` overrides the protocol's arithmetic of the precision/recall
+    distances (``"adm-float16"`` for ``gfid-adm``, else ``"float32"``); results record it.
     """
 
     def __init__(
@@ -149,8 +156,13 @@ class InceptionMetrics:
         *,
         keep_features: bool = True,
         device: torch.device | str | None = None,
+        precision_recall_distances: str | None = None,
     ) -> None:
         self.protocol = get_protocol(protocol)
+        if precision_recall_distances is None:
+            precision_recall_distances = self.protocol.precision_recall_distances
+        check_distances(precision_recall_distances)
+        self.precision_recall_distances = precision_recall_distances
         if extractor.resize != self.protocol.resize:
             raise ValueError(
                 f"protocol {protocol!r} needs InceptionFeatures(resize={self.protocol.resize!r}), "
@@ -211,6 +223,8 @@ class InceptionMetrics:
     ) -> dict[str, float | str | None]:
         """Metrics of this set against ``reference``: fid, sfid, IS, precision/recall, protocol.
 
+        ``precision_recall_distances`` records how the precision/recall distances were computed.
+
         sfid is None when the reference has no spatial statistics; precision/recall are None unless
         both sides kept their features and hold at least 4 samples; IS is None when this side did not keep features (or, under
         torch-fidelity's 10-split IS, has fewer than 10 samples).
@@ -233,6 +247,7 @@ class InceptionMetrics:
             "inception_score_std": None,
             "precision": None,
             "recall": None,
+            "precision_recall_distances": self.precision_recall_distances,
         }
         if theirs.mu_s is not None and theirs.sigma_s is not None:
             result["sfid"] = frechet_distance(ours.mu_s, ours.sigma_s, theirs.mu_s, theirs.sigma_s)
@@ -244,7 +259,11 @@ class InceptionMetrics:
         both_kept = isinstance(reference, InceptionMetrics) and reference.keep_features
         # k = 3 neighbours need at least 4 samples on each side.
         if self.keep_features and both_kept and min(self.count, reference.count) > 3:
-            pr = precision_recall(reference.pool_bank.compute(), self.pool_bank.compute())
+            pr = precision_recall(
+                reference.pool_bank.compute(),
+                self.pool_bank.compute(),
+                distances=self.precision_recall_distances,
+            )
             result["precision"], result["recall"] = pr.precision, pr.recall
         return result
 

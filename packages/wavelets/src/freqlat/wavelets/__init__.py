@@ -17,13 +17,14 @@ from .bands import (
 )
 from .losses import WaveletLoss, band_mse, multilevel_band_mse
 from .spectrum import band_energies, radial_frequencies, radial_power_spectrum
-from .transform import MODES, dwt2, idwt2, max_levels
+from .transform import MODES, WaveletSpec, dwt2, idwt2, max_levels
 
 __all__ = [
     "BAND_NAMES",
     "BAND_SCALE",
     "MODES",
     "WaveletLoss",
+    "WaveletSpec",
     "band_energies",
     "band_mse",
     "band_names",

@@ -10,7 +10,7 @@ from torch import nn
 from ._checks import check_same_shape
 from ._haar import haar_dwt2
 from .bands import BAND_NAMES
-from .transform import dwt2
+from .transform import WaveletSpec, dwt2
 
 __all__ = ["WaveletLoss", "band_mse", "multilevel_band_mse"]
 
@@ -30,7 +30,11 @@ def band_mse(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
 
 
 def multilevel_band_mse(
-    x: torch.Tensor, y: torch.Tensor, levels: int = 1, wave: str = "haar", mode: str = "zero"
+    x: torch.Tensor,
+    y: torch.Tensor,
+    levels: int = 1,
+    wave: WaveletSpec = "haar",
+    mode: str = "zero",
 ) -> dict[str, torch.Tensor]:
     """MSE of every subband of a ``levels``-level DWT, keyed ``LL, LH1, HL1, HH1, LH2, ...``.
 
@@ -62,7 +66,7 @@ class WaveletLoss(nn.Module):
         levels: int = 1,
         ll_weight: float = 1.0,
         detail_weights: float | Sequence[float] | Sequence[Sequence[float]] = 1.0,
-        wave: str = "haar",
+        wave: WaveletSpec = "haar",
         mode: str = "zero",
     ) -> None:
         super().__init__()

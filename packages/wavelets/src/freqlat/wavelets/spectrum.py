@@ -6,7 +6,7 @@ import torch
 
 from ._checks import check_image_batch
 from .bands import BAND_NAMES
-from .transform import dwt2
+from .transform import WaveletSpec, dwt2
 
 __all__ = ["band_energies", "radial_frequencies", "radial_power_spectrum"]
 
@@ -48,7 +48,7 @@ def radial_power_spectrum(x: torch.Tensor) -> torch.Tensor:
 
 
 def band_energies(
-    x: torch.Tensor, levels: int = 1, wave: str = "haar", mode: str = "zero"
+    x: torch.Tensor, levels: int = 1, wave: WaveletSpec = "haar", mode: str = "zero"
 ) -> dict[str, torch.Tensor]:
     """Mean squared coefficient of every subband per image: ``{"LL": (N,), "LH1": (N,), ...}``.
 

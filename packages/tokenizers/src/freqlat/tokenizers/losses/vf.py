@@ -26,12 +26,27 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from freqlat.metrics.weights import WeightsFile, verify_weights
 from freqlat.tokenizers.losses.gan import adaptive_weight
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DINOV2_VITL14 = "vit_large_patch14_dinov2.lvd142m"
 WEIGHTS_ENV = "FREQLAT_WEIGHTS"
+
+DINOV2_WEIGHTS = WeightsFile(
+    "DINOv2 ViT-L/14 (VF loss foundation model)",
+    (f"{DINOV2_VITL14}.safetensors", f"{DINOV2_VITL14}.pth", "dinov2_vitl14_pretrain.pth"),
+    "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth or "
+    "https://huggingface.co/timm/vit_large_patch14_dinov2.lvd142m (model.safetensors)",
+    sha256_note="neither Meta nor timm publishes one",
+)
+"""The checksum facts of the default foundation model's files. Its two releases (Meta's ``.pth``,
+timm's ``.safetensors``) are different bytes, so a digest, once published, needs one spec each."""
+
+FOUNDATION_WEIGHTS: dict[str, WeightsFile] = {DINOV2_VITL14: DINOV2_WEIGHTS}
+"""Weights specs by timm model name; every file :func:`load_foundation_model` reads is checked
+against its model's spec (a name without one is checked against nothing, with a warning)."""
 
 
 def vf_alignment_loss(
@@ -156,6 +171,10 @@ def load_foundation_model(
     load time with the same bicubic resampling timm applies on the fly to upstream's 518 px model.
     ``vit_kwargs`` are extra ``timm.create_model`` arguments (e.g. a smaller ``depth``).
     Missing weights raise FileNotFoundError naming the files, the places searched and the URLs.
+    The file found is verified (:func:`freqlat.metrics.weights.verify_weights`) against
+    ``FOUNDATION_WEIGHTS[model_name]`` before the model is built: a mismatch raises
+    ``WeightsVerificationError``; a file without a published checksum (DINOv2's) loads with a
+    warning that gives its sha256.
     """
     import timm
     from timm.models import get_pretrained_cfg
@@ -169,15 +188,19 @@ def load_foundation_model(
     else:
         names = _weights_file_names(model_name, url)
         candidates = [d / n for d in default_weights_dirs() for n in names]
+    sources = " or ".join(s for s in (url, f"{hub} (model.safetensors)" if hub else "") if s)
+    spec = FOUNDATION_WEIGHTS.get(model_name) or WeightsFile(
+        f"foundation model {model_name!r}", tuple(c.name for c in candidates), sources or "timm"
+    )
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
-        sources = " or ".join(s for s in (url, f"{hub} (model.safetensors)" if hub else "") if s)
         raise FileNotFoundError(
             f"weights for foundation model {model_name!r} not found; looked for "
             f"{', '.join(str(p) for p in candidates)}. Download them from {sources or 'timm'} "
             f"and put the file in ${WEIGHTS_ENV} or ~/.cache/freqlat (or pass weights=PATH). "
-            "sha256 not published."
+            f"{spec.checksum_text()}."
         )
+    verify_weights(spec, found)
     vit = timm.create_model(
         model_name.split(".")[0],
         pretrained=False,
