@@ -169,27 +169,25 @@ def weights_table() -> list[WeightsEntry]:
             ),
         )
     )
-    for preset, info in OFFICIAL_CHECKPOINTS.items():
+    releases = [
+        (f"tokenizer-{preset}", "tokenizers", info) for preset, info in OFFICIAL_CHECKPOINTS.items()
+    ]
+    releases += [
+        (f"lightningdit-{name}", "generators", info)
+        for name, info in [
+            *LIGHTNINGDIT_RELEASES.items(),
+            ("latent-stats", LIGHTNINGDIT_LATENT_STATS),
+        ]
+    ]
+    for name, family, info in releases:
         url = _direct_download_url(info.url)
         spec = WeightsFile(
-            f"official {preset} checkpoint",
+            f"official {info.preset} {info.filename}",
             (info.filename,),
             url,
             sha256_note=f"from {info.source}",
         )
-        entries.append(
-            WeightsEntry(f"tokenizer-{preset}", default_cache_dir() / info.filename, url, spec)
-        )
-    for name, info in [*LIGHTNINGDIT_RELEASES.items(), ("latent-stats", LIGHTNINGDIT_LATENT_STATS)]:
-        entries.append(
-            WeightsEntry(
-                name=f"lightningdit-{name}",
-                description=f"official LightningDiT {info.filename}",
-                target=default_cache_dir("generators") / info.filename,
-                url=_direct_download_url(info.url),
-                note=f"from {info.source}",
-            )
-        )
+        entries.append(WeightsEntry(name, default_cache_dir(family) / info.filename, url, spec))
     return entries
 
 

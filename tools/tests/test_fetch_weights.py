@@ -110,6 +110,9 @@ def test_the_table_checks_what_the_loaders_check(tool):
     assert {e.name for e in unchecked} == {
         "dinov2-vitl14",
         *(f"tokenizer-{preset}" for preset in OFFICIAL_CHECKPOINTS),
+        "lightningdit-64ep",
+        "lightningdit-800ep",
+        "lightningdit-latent-stats",
     }
     assert all(e.checksum_text().startswith("sha256 not published") for e in unchecked)
 
