@@ -66,7 +66,6 @@ class SlurmCluster:
     """The cluster's one partition."""
 
     def __init__(self, directory: Path) -> None:
-        self.directory = directory
         self.conf = directory / "slurm.conf"
 
     def _run(self, *command: str) -> str:
@@ -105,7 +104,7 @@ class SlurmCluster:
         job: SlurmJob,
         condition: Callable[[dict[str, str]], bool],
         what: str,
-        timeout: float = 180.0,
+        timeout: float = 300.0,
         allow_end: bool = False,
     ) -> dict[str, str]:
         """Poll ``condition(job's scontrol fields)`` until true; returns those fields.
@@ -127,7 +126,7 @@ class SlurmCluster:
                 )
             time.sleep(POLL_S)
 
-    def wait_completed(self, job: SlurmJob, timeout: float = 180.0) -> dict[str, str]:
+    def wait_completed(self, job: SlurmJob, timeout: float = 300.0) -> dict[str, str]:
         """Wait for the job to end and assert that it COMPLETED (exit code 0)."""
         fields = self.wait_until(
             job,
@@ -147,7 +146,7 @@ class SlurmCluster:
         self._run("scancel", f"--signal={name}", job.job_id)
 
     def wait_requeued(
-        self, job: SlurmJob, restarts: int = 1, timeout: float = 120.0
+        self, job: SlurmJob, restarts: int = 1, timeout: float = 300.0
     ) -> dict[str, str]:
         """Wait until the job is pending again after its ``restarts``-th requeue."""
         return self.wait_until(

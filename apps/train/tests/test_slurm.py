@@ -72,7 +72,7 @@ def _files(run_dir: Path) -> list[str]:
         if path.is_file() and relative.parts[0] != "submitit":
             name = str(relative)
             if relative.parts[0] == "tensorboard":
-                name = str(relative.parent / relative.name.split(".", 3)[0])
+                name = str(relative.parent / ".".join(relative.name.split(".")[:3]))
             names.append(name)
     return sorted(names)
 
@@ -125,7 +125,6 @@ def test_timeout_signal_checkpoints_requeues_and_the_released_job_resumes_exactl
     checkpoints = run_dir / "checkpoints"
     args = tiny_args(run_dir, steps=STEPS, checkpoint_every=CHECKPOINT_EVERY)
     job = slurm_cluster.submit(main, _slurm_args(args, slurm_cluster), **THREADS)
-    local_reference = request.getfixturevalue("local_reference")  # trained already, or now
     slurm_cluster.wait_until(
         job,
         lambda fields: fields["JobState"] == "RUNNING" and bool(list_checkpoints(checkpoints)),
@@ -143,6 +142,7 @@ def test_timeout_signal_checkpoints_requeues_and_the_released_job_resumes_exactl
     assert "will checkpoint and requeue" in log and "resumed from" not in log
 
     slurm_cluster.release(job)
+    local_reference = request.getfixturevalue("local_reference")  # trained already, or now
     fields = slurm_cluster.wait_completed(job)
     assert fields["Restarts"] == "1"
     assert f"resumed from {stopped_at}" in (run_dir / "train.log").read_text()
