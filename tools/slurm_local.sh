@@ -17,6 +17,9 @@
 # inside jobs, which inherit the environment) find the config through SLURM_CONF, never through
 # /etc/slurm. Its ports are picked free, so it runs beside a real slurmctld/slurmd.
 #
+# EnforcePartLimits=ALL makes sbatch refuse a job the node can never run (e.g. more CPUs per task
+# than it has) instead of leaving it pending forever.
+#
 # Why its own munged rather than the system's /etc/munge/munge.key: SLURM's auth/munge and
 # cred/munge plugins take the daemon's socket from `AuthInfo=socket=PATH` in slurm.conf (see
 # slurm.conf(5), AuthInfo), so a private munged (own key, socket, PID, log and seed files in DIR)
@@ -134,6 +137,7 @@ SchedulerParameters=sched_min_interval=0,batch_sched_delay=0
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 ReturnToService=2
+EnforcePartLimits=ALL
 KillWait=5
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$(nproc) State=UNKNOWN
 PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
