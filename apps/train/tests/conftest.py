@@ -45,7 +45,7 @@ def tiny_run_args(run_dir: Path, **extra: object) -> list[str]:
     return args
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_args():
     """Build the CLI arguments of the tiny test run (see :func:`tiny_run_args`)."""
     return tiny_run_args

@@ -75,6 +75,16 @@ def test_typed_values_none_bool_and_json_are_parsed():
     assert config.image_size == 32 and config.perceptual_weight == 0.0  # tiny recipe
 
 
+def test_tasks_per_node_is_one_per_gpu_unless_given():
+    preset = "kl-vae-f16d16-tiny"
+    assert resolve_config(preset, {"gpus_per_node": "4"}).launch_options().tasks_per_node == 4
+    assert resolve_config(preset, {"gpus_per_node": "0"}).launch_options().tasks_per_node == 1
+    cpu = resolve_config(preset, {"gpus_per_node": "0", "tasks_per_node": "2"})
+    assert cpu.tasks_per_node == 2 and cpu.launch_options().tasks_per_node == 2
+    with pytest.raises(ValueError, match="must equal gpus_per_node"):
+        resolve_config(preset, {"launcher": "slurm", "gpus_per_node": "4", "tasks_per_node": "2"})
+
+
 def test_paper_preset_defaults_are_the_published_recipe():
     config = resolve_config("fa-vae-f16d64", {})
     assert (config.image_size, config.batch_size, config.lr) == (256, 16, 1e-4)

@@ -93,6 +93,13 @@ def test_no_variables_mean_a_single_process(clean_env):
     barrier()
 
 
+def test_a_job_without_gpus_stays_on_the_cpu_and_one_with_gpus_needs_cuda(clean_env):
+    assert init_distributed(use_cuda=False).device == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="asked for GPUs but CUDA is not available"):
+            init_distributed(use_cuda=True)
+
+
 def test_torchrun_without_master_is_a_clear_error(clean_env):
     clean_env.setenv("RANK", "0")
     clean_env.setenv("WORLD_SIZE", "2")

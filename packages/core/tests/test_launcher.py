@@ -84,6 +84,30 @@ def test_slurm_options_become_one_task_per_gpu_and_sbatch_lines():
         assert line in script, line
 
 
+def test_tasks_per_node_defaults_to_one_per_gpu_and_at_least_one():
+    assert LaunchOptions("slurm", gpus_per_node=8).tasks_per_node == 8
+    assert LaunchOptions("slurm", gpus_per_node=0).tasks_per_node == 1
+    assert LaunchOptions("local-submitit", tasks_per_node=2).tasks_per_node == 2
+    with pytest.raises(ValueError, match="tasks_per_node must be at least 1"):
+        LaunchOptions("slurm", gpus_per_node=0, tasks_per_node=0)
+
+
+def test_a_cpu_slurm_job_runs_its_tasks_without_a_gpu_request():
+    options = LaunchOptions("slurm", gpus_per_node=0, tasks_per_node=2, cpus_per_task=1)
+    params = slurm_parameters(options)
+    assert params["tasks_per_node"] == 2 and params["cpus_per_task"] == 1
+    assert "gpus_per_node" not in params and "slurm_gres" not in params
+    assert options.use_cuda is False
+
+
+def test_a_gpu_slurm_job_needs_one_task_per_gpu_and_cuda():
+    with pytest.raises(ValueError, match=r"tasks_per_node \(2\) must equal gpus_per_node \(8\)"):
+        LaunchOptions("slurm", gpus_per_node=8, tasks_per_node=2)
+    assert LaunchOptions("slurm", gpus_per_node=8).use_cuda is True
+    assert LaunchOptions("local", gpus_per_node=1).use_cuda is None  # wherever CUDA is
+    assert LaunchOptions("local", gpus_per_node=0).use_cuda is False
+
+
 def test_guard_is_inert_outside_a_submitit_job():
     guard = PreemptionGuard()
     assert not guard.active and not guard.should_stop()

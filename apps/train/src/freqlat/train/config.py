@@ -36,7 +36,8 @@ class TokenizerTrainConfig:
     package; ``perceptual_weight > 0`` needs the LPIPS VGG weights, ``use_vf`` the DINOv2
     weights (``foundation_weights`` or the default cache); both are never replaced by random
     weights. ``high_disc_layers`` is the FA-VAE high branch's PatchGAN depth. Schedule: a linear
-    warm-up then ``lr_schedule``. Launch: the fields of :class:`freqlat.core.LaunchOptions`.
+    warm-up then ``lr_schedule``. Launch: the fields of :class:`freqlat.core.LaunchOptions`
+    (``tasks_per_node`` None: one task per GPU, at least one).
     """
 
     preset: str
@@ -84,6 +85,7 @@ class TokenizerTrainConfig:
     launcher: str = "local"
     nodes: int = 1
     gpus_per_node: int = 1
+    tasks_per_node: int | None = None
     cpus_per_task: int = 8
     mem_gb: int | None = None
     partition: str | None = None
@@ -120,7 +122,7 @@ class TokenizerTrainConfig:
             launcher=self.launcher,
             nodes=self.nodes,
             gpus_per_node=self.gpus_per_node,
-            tasks_per_node=max(1, self.gpus_per_node),
+            tasks_per_node=self.tasks_per_node,
             cpus_per_task=self.cpus_per_task,
             mem_gb=self.mem_gb,
             partition=self.partition,

@@ -24,7 +24,7 @@ class TokenizerTrainingJob(submitit.helpers.Checkpointable):
 
     def __call__(self) -> dict[str, Any]:
         guard = PreemptionGuard()
-        ctx = init_distributed()
+        ctx = init_distributed(use_cuda=self.config.launch_options().use_cuda)
         try:
             return train_tokenizer(self.config, ctx, guard)
         finally:

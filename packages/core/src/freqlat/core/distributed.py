@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -94,14 +95,25 @@ def detect_placement() -> ProcessPlacement:
     return ProcessPlacement(0, 1, 0, "127.0.0.1", 29500, "single")
 
 
-def init_distributed(backend: str | None = None) -> DistributedContext:
+def init_distributed(
+    backend: str | None = None, use_cuda: bool | None = None
+) -> DistributedContext:
     """Join the process group this process belongs to, or set up a single process.
 
-    ``backend`` defaults to NCCL when CUDA is available and gloo otherwise. On GPU the process
-    uses ``cuda:<local_rank>``. Calling it again once a group exists returns the same context.
+    ``use_cuda``: None uses CUDA when it is available; False keeps the process on the CPU even
+    where CUDA is visible (a job given no GPUs); True requires CUDA (a RuntimeError if there is
+    none). See :attr:`freqlat.core.LaunchOptions.use_cuda`. ``backend`` defaults to NCCL on GPU
+    and gloo on CPU. On GPU the process uses ``cuda:<local_rank>``. Calling it again once a
+    group exists returns the same context.
     """
     placement = detect_placement()
-    use_cuda = torch.cuda.is_available()
+    if use_cuda is None:
+        use_cuda = torch.cuda.is_available()
+    elif use_cuda and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"the job asked for GPUs but CUDA is not available on {socket.gethostname()} "
+            f"(rank {placement.rank}; CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r})"
+        )
     if use_cuda:
         device = torch.device("cuda", placement.local_rank % torch.cuda.device_count())
         torch.cuda.set_device(device)

@@ -44,13 +44,18 @@ class LaunchOptions:
     ``launcher``: ``local`` calls the job in this process; ``debug`` uses submitit's
     DebugExecutor (in this process, on ``job.result()``); ``local-submitit`` runs
     ``tasks_per_node`` processes on this machine with submitit's LocalExecutor (real signals and
-    requeue, for tests); ``slurm`` submits an sbatch job with one task per GPU.
+    requeue, for tests); ``slurm`` submits an sbatch job of ``nodes`` x ``tasks_per_node`` tasks.
+
+    ``tasks_per_node`` None (the default) becomes one task per GPU, at least one, when the options
+    are made. A task drives one GPU, so on SLURM a job with GPUs needs exactly one task per GPU;
+    a job without GPUs (``gpus_per_node=0``) may run any number of CPU tasks (gloo), each with
+    ``cpus_per_task`` CPUs.
     """
 
     launcher: str = "local"
     nodes: int = 1
     gpus_per_node: int = 1
-    tasks_per_node: int = 1
+    tasks_per_node: int | None = None
     cpus_per_task: int = 8
     mem_gb: int | None = None
     partition: str | None = None
@@ -65,17 +70,42 @@ class LaunchOptions:
     def __post_init__(self) -> None:
         if self.launcher not in LAUNCHERS:
             raise ValueError(f"unknown launcher {self.launcher!r}; choose one of {LAUNCHERS}")
+        if self.gpus_per_node < 0:
+            raise ValueError(f"gpus_per_node must be non-negative, got {self.gpus_per_node}")
+        if self.tasks_per_node is None:
+            self.tasks_per_node = max(1, self.gpus_per_node)
         for name in ("nodes", "tasks_per_node", "cpus_per_task", "timeout_min"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.gpus_per_node < 0:
-            raise ValueError(f"gpus_per_node must be non-negative, got {self.gpus_per_node}")
+        if (
+            self.launcher == "slurm"
+            and self.gpus_per_node
+            and self.tasks_per_node != self.gpus_per_node
+        ):
+            raise ValueError(
+                f"tasks_per_node ({self.tasks_per_node}) must equal gpus_per_node "
+                f"({self.gpus_per_node}) on SLURM: each task drives one GPU "
+                "(more tasks than GPUs need gpus_per_node 0, a CPU job)"
+            )
+
+    @property
+    def use_cuda(self) -> bool | None:
+        """Where the job's processes compute, for :func:`freqlat.core.init_distributed`.
+
+        False when the job has no GPUs (``gpus_per_node=0``: CPU even where CUDA is visible, so a
+        CPU job never takes a GPU it was not given); True for a SLURM job with GPUs (a missing
+        CUDA is then an error, not a silent CPU run); None for the local launchers with GPUs
+        (CUDA where available).
+        """
+        if self.gpus_per_node == 0:
+            return False
+        return True if self.launcher == "slurm" else None
 
 
 def make_executor(options: LaunchOptions, folder: str | os.PathLike[str]) -> submitit.Executor:
     """Build the submitit executor for ``options`` with its logs and pickles under ``folder``.
 
-    For ``slurm`` there is one task per GPU (one task per node on CPU-only nodes), each with
+    For ``slurm`` there are ``tasks_per_node`` tasks per node (one per GPU), each with
     ``cpus_per_task`` CPUs; partition, account, qos and ``slurm_additional_parameters`` (any
     other sbatch option) are passed through.
     """
@@ -104,7 +134,7 @@ def slurm_parameters(options: LaunchOptions) -> dict[str, Any]:
     params: dict[str, Any] = {
         "name": options.job_name,
         "nodes": options.nodes,
-        "tasks_per_node": max(1, options.gpus_per_node),
+        "tasks_per_node": options.tasks_per_node,
         "cpus_per_task": options.cpus_per_task,
         "timeout_min": options.timeout_min,
         "slurm_signal_delay_s": options.signal_delay_s,
