@@ -20,7 +20,6 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,53 +29,16 @@ import torch.distributed as dist
 from submitit.core.job_environment import SignalHandler
 
 from freqlat.core.distributed import get_rank, is_distributed
+from freqlat.core.launch_options import LaunchOptions
 
 logger = logging.getLogger(__name__)
-
-LAUNCHERS: tuple[str, ...] = ("local", "local-submitit", "debug", "slurm")
-"""Accepted values of :attr:`LaunchOptions.launcher`."""
-
-
-@dataclass
-class LaunchOptions:
-    """Where and how a job runs.
-
-    ``launcher``: ``local`` calls the job in this process; ``debug`` uses submitit's
-    DebugExecutor (in this process, on ``job.result()``); ``local-submitit`` runs
-    ``tasks_per_node`` processes on this machine with submitit's LocalExecutor (real signals and
-    requeue, for tests); ``slurm`` submits an sbatch job with one task per GPU.
-    """
-
-    launcher: str = "local"
-    nodes: int = 1
-    gpus_per_node: int = 1
-    tasks_per_node: int = 1
-    cpus_per_task: int = 8
-    mem_gb: int | None = None
-    partition: str | None = None
-    account: str | None = None
-    qos: str | None = None
-    timeout_min: int = 24 * 60
-    job_name: str = "freqlat"
-    max_num_timeout: int = 10
-    signal_delay_s: int = 120
-    slurm_additional_parameters: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.launcher not in LAUNCHERS:
-            raise ValueError(f"unknown launcher {self.launcher!r}; choose one of {LAUNCHERS}")
-        for name in ("nodes", "tasks_per_node", "cpus_per_task", "timeout_min"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.gpus_per_node < 0:
-            raise ValueError(f"gpus_per_node must be non-negative, got {self.gpus_per_node}")
 
 
 def make_executor(options: LaunchOptions, folder: str | os.PathLike[str]) -> submitit.Executor:
     """Build the submitit executor for ``options`` with its logs and pickles under ``folder``.
 
-    For ``slurm`` there is one task per GPU (one task per node on CPU-only nodes), each with
-    ``cpus_per_task`` CPUs; partition, account, qos and ``slurm_additional_parameters`` (any
+    For ``slurm`` there are ``options.tasks`` tasks per node (by default one per GPU, one on
+    CPU-only nodes), each with ``cpus_per_task`` CPUs; partition, account, qos and ``slurm_additional_parameters`` (any
     other sbatch option) are passed through.
     """
     folder = Path(folder)
@@ -86,7 +48,7 @@ def make_executor(options: LaunchOptions, folder: str | os.PathLike[str]) -> sub
         executor = submitit.LocalExecutor(folder, max_num_timeout=options.max_num_timeout)
         executor.update_parameters(
             timeout_min=options.timeout_min,
-            tasks_per_node=options.tasks_per_node,
+            tasks_per_node=options.tasks,
             signal_delay_s=options.signal_delay_s,
         )
         return executor
@@ -104,7 +66,7 @@ def slurm_parameters(options: LaunchOptions) -> dict[str, Any]:
     params: dict[str, Any] = {
         "name": options.job_name,
         "nodes": options.nodes,
-        "tasks_per_node": max(1, options.gpus_per_node),
+        "tasks_per_node": options.tasks,
         "cpus_per_task": options.cpus_per_task,
         "timeout_min": options.timeout_min,
         "slurm_signal_delay_s": options.signal_delay_s,
