@@ -39,7 +39,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from freqlat.core import open_dataset
-from freqlat.eval.sources import load_tokenizer, unique_names
+from freqlat.tokenizers import load_tokenizer, unique_names
 from freqlat.wavelets import (
     BAND_NAMES,
     band_energies,

@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 from torchvision.utils import make_grid, save_image
 
 from freqlat.core import open_dataset
-from freqlat.eval.sources import load_tokenizer, unique_names
+from freqlat.tokenizers import load_tokenizer, unique_names
 
 
 def error_map(original: torch.Tensor, recon: torch.Tensor, gain: float = 4.0) -> torch.Tensor:

@@ -22,6 +22,7 @@ from freqlat.metrics.pixel import (
     ssim,
 )
 from freqlat.metrics.reference import (
+    PROTOCOL_ALIASES,
     PROTOCOLS,
     InceptionMetrics,
     Protocol,
@@ -35,6 +36,7 @@ from freqlat.metrics.reference import (
 __all__ = [
     "LPIPS",
     "PROTOCOLS",
+    "PROTOCOL_ALIASES",
     "FeatureBank",
     "FeatureStatistics",
     "InceptionFeatures",
