@@ -193,7 +193,7 @@ def training_step_throughput(
     def step():
         with _autocast(device, bf16):
             output = model(images)
-            terms = loss.generator_step(model, images, output, step=1)
+            terms = loss.autoencoder_step(model, images, output, step=1)
         ae_opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         ae_opt.step()

@@ -167,7 +167,7 @@ def train_tokenizer(
         set_learning_rate(disc_opt, disc_lr * factor)
         with autocast(config.precision, device):
             output = trained(images)
-            terms = loss.generator_step(model, images, output, step)
+            terms = loss.autoencoder_step(model, images, output, step)
         grad_norm = optimizer_step(
             terms["loss"],
             ae_opt,

@@ -250,14 +250,14 @@ class FrequencyAwareLoss(TrainableStateMixin, nn.Module):
         terms["loss"] = total
         return terms
 
-    def generator_step(
+    def autoencoder_step(
         self, model: Any, inputs: Tensor, output: TokenizerOutput, step: int
     ) -> dict[str, Tensor]:
         """Autoencoder-step loss for an FA-VAE forward output; ``model.low`` / ``model.high``
         supply each branch's encoder and decoder last-layer weights."""
         branches = _branches(output)
-        low = self.low.generator_step(model.low, inputs, branches["low"], step)
-        high = self.high.generator_step(model.high, inputs, branches["high"], step)
+        low = self.low.autoencoder_step(model.low, inputs, branches["low"], step)
+        high = self.high.autoencoder_step(model.high, inputs, branches["high"], step)
         image = self.image_terms(inputs, output.recon)
         terms = {f"low/{k}": v.detach() for k, v in low.items()}
         terms.update({f"high/{k}": v.detach() for k, v in high.items()})
