@@ -11,6 +11,7 @@ from freqlat.metrics.distances import (
     precision_recall,
     trace_sqrt_product,
 )
+from freqlat.metrics.frequency import FrequencyAnalysis
 from freqlat.metrics.inception import InceptionFeatures, InceptionOutput, to_uint8
 from freqlat.metrics.perceptual import LPIPS
 from freqlat.metrics.pixel import (
@@ -39,6 +40,7 @@ __all__ = [
     "PROTOCOL_ALIASES",
     "FeatureBank",
     "FeatureStatistics",
+    "FrequencyAnalysis",
     "InceptionFeatures",
     "InceptionMetrics",
     "InceptionOutput",
