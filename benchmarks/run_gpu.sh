@@ -22,11 +22,11 @@ out=${OUT:-/tmp}/RESULTS-gpu.md
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out"
 python3 -c "import torch; print('torch', torch.__version__)" | tee -a "$out"
 python3 -m pytest -m gpu -q -p no:cacheprovider packages apps 2>&1 | tail -n 15 | tee -a "$out" || true
-python3 tools/bench_wavelets.py --device cuda --append "$out"
-python3 tools/bench_metrics.py --device cuda --append "$out"
+python3 benchmarks/bench_wavelets.py --device cuda --append "$out"
+python3 benchmarks/bench_metrics.py --device cuda --append "$out"
 official=()
 if [ -d .official ]; then
     official=(--official-root .official)
 fi
-python3 tools/bench_tokenizers.py --device cuda "${official[@]}" --append "$out"
-python3 tools/bench_training.py --preset va-vae-f16d32 --precision bf16 --append "$out"
+python3 benchmarks/bench_tokenizers.py --device cuda "${official[@]}" --append "$out"
+python3 benchmarks/bench_training.py --preset va-vae-f16d32 --precision bf16 --append "$out"
