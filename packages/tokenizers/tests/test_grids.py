@@ -107,7 +107,7 @@ def test_labels_name_each_tokenizer_over_its_columns_and_each_error_map(error_ma
     first = [text for *_, text in rows[0]]
     assert first == ["original", *recons]
     if error_maps:  # under each tokenizer: which column is the reconstruction, which its error
-        assert [text for *_, text in rows[1]] == ["reconstruction", "|error| x4"] * 2
+        assert [text for *_, text in rows[1]] == ["recon", "|error| x4"] * 2
         assert rows[0][1][:2] == (rows[1][0][0], rows[1][1][1])  # the name spans both
     cells = [span for row in rows for span in row]
     for left, right, _ in cells:  # every cell starts on its column's first pixel

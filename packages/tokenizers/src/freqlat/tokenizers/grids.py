@@ -6,7 +6,7 @@ absolute error averaged over RGB, times ``error_gain``, on matplotlib's inferno 
 (black = exact; at gain g, full brightness is a mean absolute error of 2/g in [-1, 1] units).
 Reconstructions are decodes of the posterior mean (or the quantised latent), clamped to
 [-1, 1]. With ``labels`` a header names the columns: each tokenizer over its columns, and,
-with error maps, ``reconstruction`` and ``|error| x g`` under it.
+with error maps, ``recon`` and ``|error| x g`` under it.
 
 Error maps need matplotlib (``pip install 'freqlat-tokenizers[grids]'``).
 """
@@ -73,7 +73,7 @@ def header_spans(
     """The header's rows of the grid of ``names``: who each column is, and which is an error map.
 
     Row one: ``original`` over the first column, each tokenizer's name over its column (and its
-    error map's). Row two, with error maps: ``reconstruction`` and ``|error| x g`` under each.
+    error map's). Row two, with error maps: ``recon`` and ``|error| x g`` under each.
     """
     step = tile + padding
     per_model = 2 if error_maps else 1
@@ -83,7 +83,7 @@ def header_spans(
         left = padding + (1 + per_model * index) * step
         first.append((left, left + per_model * step - padding, name))
         if error_maps:
-            second.append((left, left + tile, "reconstruction"))
+            second.append((left, left + tile, "recon"))
             second.append((left + step, left + step + tile, f"|error| x{error_gain:g}"))
     return [first, second] if error_maps else [first]
 
