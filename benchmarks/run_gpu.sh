@@ -24,18 +24,18 @@ out=${OUT:-/tmp}/RESULTS-gpu.md
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out"
 python3 -c "import torch; print('torch', torch.__version__)" | tee -a "$out"
 python3 -m pytest -m gpu -q -p no:cacheprovider packages apps 2>&1 | tail -n 15 | tee -a "$out" || true
-python3 tools/bench_wavelets.py --device cuda --append "$out"
-python3 tools/bench_metrics.py --device cuda --append "$out"
+python3 benchmarks/bench_wavelets.py --device cuda --append "$out"
+python3 benchmarks/bench_metrics.py --device cuda --append "$out"
 official=()
 if [ -d .official ]; then
     official=(--official-root .official)
 fi
-python3 tools/bench_tokenizers.py --device cuda "${official[@]}" --append "$out"
-python3 tools/bench_training.py --preset va-vae-f16d32 --precision bf16 --append "$out"
+python3 benchmarks/bench_tokenizers.py --device cuda "${official[@]}" --append "$out"
+python3 benchmarks/bench_training.py --preset va-vae-f16d32 --precision bf16 --append "$out"
 # LightningDiT XL/1 (batch 128) and B/1 (batch 256), bf16, against the official code as shipped
 # (its torch.compile decorators on; ours torch.compile'd), after an fp32 parity check.
 if [ -d .official/hustvl+LightningDiT ]; then
-    python3 tools/bench_generators.py --device cuda --official-root .official \
+    python3 benchmarks/bench_generators.py --device cuda --official-root .official \
         --presets lightningdit-xl-1 lightningdit-b-1 --batch 128 256 --append "$out"
 else
     echo "no .official/hustvl+LightningDiT: LightningDiT not compared" | tee -a "$out"

@@ -1,4 +1,4 @@
-"""Split real photographs into FA-VAE's frequency branches and print the seed's band errors."""
+"""Split real photographs into FA-VAE's frequency branches and print the FA-VAE README's band errors."""
 
 import numpy as np
 import torch

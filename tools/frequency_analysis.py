@@ -17,8 +17,10 @@ Outputs in ``--out``: ``band_errors.csv``, ``relative_band_errors.csv``, ``level
 total power so that their shapes compare) and ``spectral_ratio.png`` (reconstruction power /
 original power per frequency: 1 is perfect, below 1 is lost detail, above 1 added artefacts).
 
-The functions take built tokenizer modules, so other code can call :func:`analyse_tokenizers`
-and :func:`write_outputs` directly. ``--tokenizer`` takes what ``freqlat-eval`` takes.
+The analysis itself is ``freqlat.tokenizers.analysis.analyse_tokenizers`` (which runs the
+tokenizers) over ``freqlat.metrics.FrequencyAnalysis`` (which accumulates the statistics); this
+script is its command line and writes the tables and plots (:func:`write_outputs`).
+``--tokenizer`` takes what ``freqlat-eval`` takes.
 
     uv run --all-packages python tools/frequency_analysis.py --tokenizer runs/kl/export/ema runs/fa/export/ema --data /data/imagenet --image-size 256 --num-images 1000 --out analysis/
     uv run --all-packages python tools/frequency_analysis.py --tokenizer random:kl-vae-f16d16-tiny random:fa-vae-f16d32-tiny --data embedded --image-size 64 --num-images 16 --out /tmp/freq
@@ -30,147 +32,18 @@ import argparse
 import csv
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
 import torch
-from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from freqlat.core import open_dataset
-from freqlat.eval.sources import load_tokenizer, unique_names
-from freqlat.wavelets import (
-    BAND_NAMES,
-    band_energies,
-    band_names,
-    max_levels,
-    multilevel_band_mse,
-    radial_frequencies,
-    radial_power_spectrum,
-)
+from freqlat.metrics import FrequencyAnalysis
+from freqlat.tokenizers import load_tokenizer, unique_names
+from freqlat.tokenizers.analysis import analyse_tokenizers
 
 matplotlib.use("Agg")
-
-
-@dataclass
-class FrequencyAnalysis:
-    """Dataset means of the band errors, band energies and power spectra of a set of tokenizers.
-
-    Spectra are ``(R,)`` float64 tensors over ``frequencies`` (cycles per pixel, DC to Nyquist);
-    each latent spectrum has its own frequency axis (latents are smaller than images).
-    """
-
-    levels: int
-    num_images: int = 0
-    band_errors: dict[str, dict[str, float]] = field(default_factory=dict)
-    original_band_energy: dict[str, float] = field(default_factory=dict)
-    frequencies: torch.Tensor | None = None
-    original_spectrum: torch.Tensor | None = None
-    recon_spectra: dict[str, torch.Tensor] = field(default_factory=dict)
-    latent_frequencies: dict[str, torch.Tensor] = field(default_factory=dict)
-    latent_spectra: dict[str, torch.Tensor] = field(default_factory=dict)
-
-    @property
-    def bands(self) -> list[str]:
-        """Band names, ``LL`` first, then the detail bands from the finest level."""
-        return band_names(self.levels)
-
-    def relative_band_errors(self) -> dict[str, dict[str, float]]:
-        """Band MSE divided by the originals' mean energy in that band (NaN for an empty band)."""
-        energy = self.original_band_energy
-        return {
-            name: {
-                band: errors[band] / energy[band] if energy[band] > 0 else float("nan")
-                for band in self.bands
-            }
-            for name, errors in self.band_errors.items()
-        }
-
-    def level_errors(self) -> dict[str, dict[str, float]]:
-        """Per tokenizer: ``LL`` and the mean MSE of the three detail bands of each level."""
-        table = {}
-        for name, errors in self.band_errors.items():
-            row = {"LL": errors["LL"]}
-            for level in range(1, self.levels + 1):
-                row[f"level {level}"] = sum(errors[f"{b}{level}"] for b in BAND_NAMES) / 3
-            table[name] = row
-        return table
-
-    def spectral_ratios(self) -> dict[str, torch.Tensor]:
-        """Reconstruction power over original power at every frequency, per tokenizer."""
-        return {
-            name: spectrum / self.original_spectrum for name, spectrum in self.recon_spectra.items()
-        }
-
-
-def _add(totals: dict[str, float], values: Mapping[str, torch.Tensor], weight: float) -> None:
-    for key, value in values.items():
-        totals[key] = totals.get(key, 0.0) + float(value.sum()) * weight
-
-
-def _mean_spectrum(x: torch.Tensor) -> torch.Tensor:
-    """Sum over images of the channel-averaged radial power spectrum (float64, on the CPU)."""
-    return radial_power_spectrum(x).mean(dim=1).sum(dim=0).cpu()
-
-
-@torch.no_grad()
-def analyse_tokenizers(
-    models: Mapping[str, nn.Module],
-    batches: Iterable[torch.Tensor],
-    levels: int = 3,
-    device: str | torch.device = "cpu",
-) -> FrequencyAnalysis:
-    """Run every tokenizer in ``models`` on the same image batches and collect the statistics.
-
-    Images are N x 3 x H x W in [-1, 1]. Reconstructions are ``model(x, sample=False).recon``
-    clamped to [-1, 1]; latents are ``.latent`` of the same call.
-    """
-    if not models:
-        raise ValueError("no tokenizers to analyse")
-    device = torch.device(device)
-    for model in models.values():
-        model.to(device).eval()
-    analysis = FrequencyAnalysis(levels)
-    error_sums: dict[str, dict[str, float]] = {name: {} for name in models}
-    energy_sums: dict[str, float] = {}
-    image_spectrum = None
-    recon_sums: dict[str, torch.Tensor] = {}
-    latent_sums: dict[str, torch.Tensor] = {}
-    for images in batches:
-        images = images.to(device).float()
-        useful = max_levels(min(images.shape[-2:]), "haar")
-        if levels > useful:  # dwt2 would compute them, but their bands are all boundary effects
-            raise ValueError(
-                f"{levels} DWT levels need larger images: {tuple(images.shape[-2:])} allows "
-                f"{useful} useful level(s) (pywt.dwt_max_level)"
-            )
-        count = images.shape[0]
-        analysis.num_images += count
-        _add(energy_sums, band_energies(images, levels), 1.0)
-        spectrum = _mean_spectrum(images)
-        image_spectrum = spectrum if image_spectrum is None else image_spectrum + spectrum
-        for name, model in models.items():
-            output = model(images, sample=False)
-            recon = output.recon.float().clamp(-1.0, 1.0)
-            _add(error_sums[name], multilevel_band_mse(images, recon, levels), count)
-            for sums, x in ((recon_sums, recon), (latent_sums, output.latent.float())):
-                spectrum = _mean_spectrum(x)
-                sums[name] = spectrum if name not in sums else sums[name] + spectrum
-            if name not in analysis.latent_frequencies:
-                analysis.latent_frequencies[name] = radial_frequencies(*output.latent.shape[-2:])
-    if analysis.num_images == 0:
-        raise ValueError("no images were given")
-    n = analysis.num_images
-    analysis.band_errors = {
-        name: {band: sums[band] / n for band in analysis.bands} for name, sums in error_sums.items()
-    }
-    analysis.original_band_energy = {band: energy_sums[band] / n for band in analysis.bands}
-    analysis.frequencies = radial_frequencies(*images.shape[-2:])
-    analysis.original_spectrum = image_spectrum / n
-    analysis.recon_spectra = {name: s / n for name, s in recon_sums.items()}
-    analysis.latent_spectra = {name: s / n for name, s in latent_sums.items()}
-    return analysis
 
 
 def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:

@@ -5,7 +5,10 @@ mean and std that LightningDiT normalises with, and the global 1/std scale of ea
 (MAR's scale factor; FA-VAE has one per branch, ``high`` and ``low``). Latents are the posterior
 mean by default (``--sample`` draws from the posterior instead; the VQ model's latent is its
 quantised map), optionally with each image's mirror image too (``--flip``, as LightningDiT's
-latent cache does). The SPEC's recipe is 10k training images.
+latent cache does). LightningDiT normalises with the channel statistics of 10k training
+latents (the default ``--num-images``); the FA-VAE author's per-branch scales come from a pass
+over ImageNet's training set (docs/reproduction.md). The accumulation is
+``freqlat.tokenizers.compute_latent_statistics`` over the tokenizer's ``encode_latent``.
 
 ``--tokenizer`` takes what ``freqlat-eval`` takes: a ``save_pretrained`` directory, a
 ``freqlat-train`` run directory, an official preset (``va-vae-f16d32``, ``kl-vae-f16d16``,
@@ -31,8 +34,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from freqlat.core import open_dataset
-from freqlat.eval.sources import load_tokenizer
-from freqlat.tokenizers import LatentStatistics, QuantizerOutput, Tokenizer
+from freqlat.tokenizers import LatentStatistics, compute_latent_statistics, load_tokenizer
 
 
 def first_images(
@@ -47,46 +49,6 @@ def first_images(
     )
     for images, _ in loader:
         yield images
-
-
-def encode_latent(
-    model: Tokenizer,
-    images: torch.Tensor,
-    sample: bool = False,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """The latent a generator would see: posterior mean (or a sample), or the quantised map."""
-    encoded = model.encode(images)
-    if isinstance(encoded, QuantizerOutput):
-        return encoded.quantized
-    return encoded.sample(generator) if sample else encoded.mode()
-
-
-@torch.no_grad()
-def compute_latent_statistics(
-    model: Tokenizer,
-    batches: Iterator[torch.Tensor],
-    *,
-    sample: bool = False,
-    flip: bool = False,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-) -> LatentStatistics:
-    """Accumulate ``model``'s latent statistics over image batches (N x 3 x H x W in [-1, 1]).
-
-    ``flip`` adds each image's left-right mirror; ``sample`` draws posterior samples from a
-    generator seeded with ``seed`` on ``device``.
-    """
-    device = torch.device(device)
-    model = model.to(device).eval()
-    stats = model.new_latent_statistics()
-    generator = torch.Generator(device).manual_seed(seed) if sample else None
-    for images in batches:
-        images = images.to(device)
-        if flip:
-            images = torch.cat([images, images.flip(-1)])
-        stats.update(encode_latent(model, images, sample, generator))
-    return stats
 
 
 def statistics_summary(stats: LatentStatistics) -> dict[str, Any]:

@@ -1,12 +1,12 @@
-"""The main job: the seed's reconstruction table, end to end, on a CPU with no downloads.
+"""The main job: the FA-VAE README's reconstruction table, end to end, on a CPU with no downloads.
 
 Trains the ``-tiny`` versions of the four tokenizers (KL-VAE, MS-VQ-VAE, VA-VAE, FA-VAE) on the
 photographs bundled with scikit-image (``freqlat.core``'s embedded dataset, train split), then
 evaluates every one on the validation crops (``freqlat-eval recon``: Recon, Low, High, LPIPS,
-rFID, PSNR, SSIM), writes reconstruction grids and the frequency-bias analysis (band-error tables,
-radial power spectra), and prints the table. Each stage is the same code a researcher runs at
-paper scale: ``freqlat-train``, ``freqlat-eval``, ``tools/recon_grid.py`` and
-``tools/frequency_analysis.py``.
+rFID, PSNR, SSIM), writes a labelled reconstruction grid and the frequency-bias analysis
+(band-error tables, radial power spectra), and prints the table. Each stage is the command a
+researcher runs at paper scale, run here as a subprocess: ``freqlat-train``, ``freqlat-eval``,
+``tools/recon_grid.py`` and ``tools/frequency_analysis.py``.
 
 Runs are resumed, not repeated: running the job again reuses every finished training run.
 
@@ -16,18 +16,17 @@ Runs are resumed, not repeated: running the job again reuses every finished trai
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import frequency_analysis  # a sibling script in tools/
-import recon_grid
-
-from freqlat.eval import main as eval_main
-from freqlat.train import main as train_main
+TOOLS = Path(__file__).resolve().parent
+TRAIN = [sys.executable, "-m", "freqlat.train"]
+EVAL = [sys.executable, "-m", "freqlat.eval"]
+RECON_GRID = [sys.executable, str(TOOLS / "recon_grid.py")]
+FREQUENCY_ANALYSIS = [sys.executable, str(TOOLS / "frequency_analysis.py")]
 
 TOKENIZERS = {
     "KL-VAE": "kl-vae-f16d16-tiny",
@@ -38,9 +37,9 @@ TOKENIZERS = {
 """Table name -> preset. ``ms-vq-vae-tiny`` takes exactly 64 px, so every model runs at 64 px."""
 
 
-def _run(stage: str, command, argv: list[str]) -> None:
+def _run(stage: str, command: list[str], argv: list[str]) -> None:
     start = time.perf_counter()
-    status = command(argv)
+    status = subprocess.run([*command, *argv], check=False).returncode
     if status != 0:
         raise SystemExit(f"main job: {stage} failed with status {status}")
     print(f"[main job] {stage}: {time.perf_counter() - start:.0f} s", flush=True)
@@ -64,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, preset in TOKENIZERS.items():
         _run(
             f"train {name} ({preset})",
-            train_main,
+            TRAIN,
             [
                 "tokenizer",
                 "--preset", preset,
@@ -85,19 +84,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = ["--data", "embedded", "--image-size", str(args.image_size)]
     _run(
         "evaluate",
-        eval_main,
+        EVAL,
         ["recon", "--tokenizer", *specs, *data, "--num-images", str(args.num_images),
          "--num-workers", str(args.num_workers), "--out", str(out / "eval")],
     )  # fmt: skip
     _run(
         "reconstruction grid",
-        recon_grid.main,
-        ["--tokenizer", *specs, *data, "--num-images", "6", "--error-maps",
+        RECON_GRID,
+        ["--tokenizer", *specs, *data, "--num-images", "6", "--error-maps", "--labels",
          "--out", str(out / "grids" / "reconstructions.png")],
     )  # fmt: skip
     _run(
         "frequency analysis",
-        frequency_analysis.main,
+        FREQUENCY_ANALYSIS,
         ["--tokenizer", *specs, *data, "--num-images", str(args.num_images),
          "--out", str(out / "frequency")],
     )  # fmt: skip

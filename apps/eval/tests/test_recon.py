@@ -83,12 +83,12 @@ def test_table_has_one_row_per_tokenizer_with_values_and_missing_metrics(tmp_pat
         # one-level orthonormal Haar: Recon = (Low + 3 High) / 4
         assert row["Recon"] == pytest.approx((row["Low"] + 3 * row["High"]) / 4, rel=1e-9)
     assert set(document["protocol"]) >= set(COLUMNS) | {"data", "reconstruction"}
-    assert "rfid-seed" in document["protocol"]["rFID"]
+    assert "rfid-fa-vae" in document["protocol"]["rFID"]
     markdown = (out / "recon.md").read_text()
     assert "| Tokenizer | Recon | Low | High | LPIPS | rFID | PSNR | SSIM |" in markdown
     assert "| missing | missing |" in markdown and "LPIPS missing (all rows)" in markdown
 
-    # the first row equals a direct computation on the same images (protocol "seed")
+    # the first row equals a direct computation on the same images (protocol "fa-vae")
     x = _originals()
     y = _seed_protocol_recon(kl_model, x)
     mse = (x - y).pow(2).mean(dim=(1, 2, 3))
@@ -207,3 +207,37 @@ def test_debug_launcher_runs_the_job_through_submitit(tmp_path):
     )
     assert main(args) == 0
     assert (out / "recon.md").is_file()
+
+
+def test_former_protocol_names_still_work_and_say_they_are_aliases(
+    tmp_path, saved_tokenizer, capsys
+):
+    model_dir, _ = saved_tokenizer("kl-vae-f16d16-tiny")
+    current = tmp_path / "current"
+    assert main(_recon_args(current, model_dir, num_images=2)) == 0
+    capsys.readouterr()
+    former = tmp_path / "former"
+    extra = ("--recon-protocol", "seed", "--rfid-protocol", "rfid-seed")
+    assert main(_recon_args(former, model_dir, num_images=2, extra=extra)) == 0
+    err = capsys.readouterr().err
+    assert "reconstruction protocol 'seed' is an alias of 'fa-vae'" in err
+    assert "protocol 'rfid-seed' is an alias of 'rfid-fa-vae'" in err
+    assert _rows(former) == _rows(current)
+    document = json.loads((former / "recon.json").read_text())
+    assert document["protocol"]["reconstruction"].startswith("fa-vae: ")
+    assert document["protocol"]["rFID"].startswith("rfid-fa-vae: ")
+
+
+def test_help_lists_every_option_with_its_type_and_default(capsys):
+    from freqlat.core import config_keys
+    from freqlat.eval.cli import ReconCommand
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["recon", "--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    squashed = "".join(text.split())  # argparse wraps lines at spaces and hyphens
+    for key in config_keys(ReconCommand).values():
+        assert key.option in text and "".join(key.help.split()) in squashed, key.name
+    assert "--num-images INT evaluate the first N images of the split (int, required)" in text
+    assert "(int, default: 240)" in text and "default:fa-vae;oneoffa-vae," in squashed

@@ -1,16 +1,17 @@
 """freqlat-train's command line: config resolution, its errors, and what a local run writes."""
 
 import json
-import math
 import re
+import subprocess
+import sys
 
 import pytest
 import torch
 
 from freqlat.core import list_checkpoints
-from freqlat.train.cli import main, parse_overrides
-from freqlat.train.components import lr_factor
-from freqlat.train.config import read_config, resolve_config
+from freqlat.core.config import config_keys
+from freqlat.train.cli import main
+from freqlat.train.config import TokenizerTrainConfig, read_config, resolve_config
 
 
 def _error(capsys):
@@ -48,17 +49,6 @@ def test_unknown_preset_and_unknown_model_key_are_errors(tmp_path, capsys):
     assert "chanels" in _error(capsys)
 
 
-def test_overrides_parse_both_spellings_and_reject_repeats():
-    assert parse_overrides(["--batch-size", "4", "--run_dir=x"]) == {
-        "batch_size": "4",
-        "run_dir": "x",
-    }
-    with pytest.raises(ValueError, match="given twice"):
-        parse_overrides(["--lr", "1", "--lr", "2"])
-    with pytest.raises(ValueError, match="needs a value"):
-        parse_overrides(["--lr"])
-
-
 def test_typed_values_none_bool_and_json_are_parsed():
     config = resolve_config(
         "fa-vae-f16d32-tiny",
@@ -77,10 +67,10 @@ def test_typed_values_none_bool_and_json_are_parsed():
 
 def test_tasks_per_node_is_one_per_gpu_unless_given():
     preset = "kl-vae-f16d16-tiny"
-    assert resolve_config(preset, {"gpus_per_node": "4"}).launch_options().tasks_per_node == 4
-    assert resolve_config(preset, {"gpus_per_node": "0"}).launch_options().tasks_per_node == 1
+    assert resolve_config(preset, {"gpus_per_node": "4"}).launch_options().tasks == 4
+    assert resolve_config(preset, {"gpus_per_node": "0"}).launch_options().tasks == 1
     cpu = resolve_config(preset, {"gpus_per_node": "0", "tasks_per_node": "2"})
-    assert cpu.tasks_per_node == 2 and cpu.launch_options().tasks_per_node == 2
+    assert cpu.launch_options().tasks_per_node == 2 and cpu.launch_options().tasks == 2
     with pytest.raises(ValueError, match="must equal gpus_per_node"):
         resolve_config(preset, {"launcher": "slurm", "gpus_per_node": "4", "tasks_per_node": "2"})
 
@@ -93,14 +83,35 @@ def test_paper_preset_defaults_are_the_published_recipe():
     assert config.vf_weight == 0.1 and config.precision == "fp32"
 
 
-def test_lr_schedule_is_linear_warmup_then_cosine_to_the_floor():
-    kwargs = {"steps": 110, "warmup": 10, "schedule": "cosine", "min_ratio": 0.1}
-    assert lr_factor(0, **kwargs) == pytest.approx(0.1)
-    assert lr_factor(9, **kwargs) == pytest.approx(1.0)
-    assert lr_factor(10, **kwargs) == pytest.approx(1.0)
-    assert lr_factor(60, **kwargs) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi / 2)))
-    assert lr_factor(110, **kwargs) == pytest.approx(0.1)
-    assert lr_factor(50, steps=110, warmup=0, schedule="constant", min_ratio=0.0) == 1.0
+def test_help_lists_every_config_key_with_its_type_default_and_help_without_torch():
+    code = (
+        "import sys; from freqlat.train.cli import main\n"
+        "try:\n    main(sys.argv[1:])\n"
+        "except SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
+        "assert 'torch' not in sys.modules, 'torch was imported for --help'\n"
+    )
+    args = ["tokenizer", "--preset", "fa-vae-f16d32-tiny", "--help"]
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.split())
+    squashed = "".join(text.split())  # argparse wraps lines at spaces and hyphens
+    for key in config_keys(TokenizerTrainConfig).values():
+        assert key.option in text and "".join(key.help.split()) in squashed, key.name
+    assert "--image-size INT training crop side in pixels (int, default: 32)" in text
+    assert "--launcher STR" in text and "one of local, local-submitit, debug, slurm" in text
+    assert "--run-dir STR" in text and "default:runs/fa-vae-f16d32-tiny" in squashed
+
+
+def test_launch_options_are_config_keys_and_tasks_per_node_is_honoured():
+    config = resolve_config(
+        "kl-vae-f16d16-tiny",
+        {"launcher": "slurm", "gpus_per_node": "0", "tasks_per_node": "4", "nodes": "2"},
+    )
+    options = config.launch_options()
+    assert (options.launcher, options.nodes, options.tasks) == ("slurm", 2, 4)
+    assert options.job_name == "freqlat-train-kl-vae-f16d16-tiny"
+    assert resolve_config("kl-vae-f16d16", {"gpus_per_node": 8}).launch_options().tasks == 8
+    assert config.to_dict()["tasks_per_node"] == 4
 
 
 def test_local_run_writes_config_checkpoints_grids_and_export(finished_run, tiny_args):

@@ -1,5 +1,6 @@
-"""Two gloo processes: DDP gradients equal one process's, the loss's own gradients are averaged,
-and a DDP run trains to the end."""
+"""Two gloo processes: DDP gradients equal one process's, and a DDP run trains to the end.
+
+(The averaging of the loss's own gradients is tested with the harness, in packages/core.)"""
 
 import os
 import subprocess
@@ -9,25 +10,6 @@ import pytest
 import torch
 
 from freqlat.core import list_checkpoints
-
-AVERAGE_SCRIPT = """
-import sys
-import torch
-import torch.distributed as dist
-from freqlat.train.loop import all_reduce_gradients
-
-dist.init_process_group("gloo")
-rank = dist.get_rank()
-a = torch.nn.Parameter(torch.zeros(2, 3))
-b = torch.nn.Parameter(torch.zeros(4))
-unused = torch.nn.Parameter(torch.zeros(1))
-a.grad = torch.full((2, 3), float(rank + 1))
-b.grad = torch.arange(4.0) * (rank + 1)
-all_reduce_gradients([a, b, unused])
-torch.save({"a": a.grad, "b": b.grad, "unused": unused.grad}, f"{sys.argv[1]}/rank{rank}.pt")
-dist.destroy_process_group()
-"""
-
 
 DDP_SCRIPT = """
 import sys
@@ -100,16 +82,6 @@ def test_two_process_gloo_ddp_gradients_match_one_process(tmp_path, free_port):
             continue
         torch.testing.assert_close(ranks[0][name], ranks[1][name], rtol=0, atol=0)
         torch.testing.assert_close(ranks[0][name], param.grad, rtol=1e-4, atol=1e-6)
-
-
-@pytest.mark.slow
-def test_loss_gradients_are_averaged_over_ranks(tmp_path, free_port):
-    _run_script_on_two_ranks(free_port(), AVERAGE_SCRIPT, tmp_path, timeout=300)
-    for rank in (0, 1):
-        grads = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
-        assert torch.equal(grads["a"], torch.full((2, 3), 1.5))
-        assert torch.equal(grads["b"], torch.arange(4.0) * 1.5)
-        assert grads["unused"] is None
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ def test_tiny_preset_trains_with_both_optimisers(tmp_path, tiny_args, one_thread
     meta = json.loads((latest_checkpoint(run_dir / "checkpoints") / "meta.json").read_text())
     terms = meta["metadata"]["terms"]
     assert meta["step"] == 2 and meta["metadata"]["config"]["image_size"] == size
-    assert any(k.endswith("g_loss") for k in terms)  # generator's adversarial term
+    assert any(k.endswith("g_loss") for k in terms)  # the autoencoder's adversarial term
     assert any(k.startswith("disc/") and k.endswith("disc_loss") for k in terms)
     if preset.startswith("fa-vae"):
         assert {"low/nll_loss", "high/nll_loss"} <= set(terms)

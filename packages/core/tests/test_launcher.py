@@ -84,12 +84,14 @@ def test_slurm_options_become_one_task_per_gpu_and_sbatch_lines():
         assert line in script, line
 
 
-def test_tasks_per_node_defaults_to_one_per_gpu_and_at_least_one():
-    assert LaunchOptions("slurm", gpus_per_node=8).tasks_per_node == 8
-    assert LaunchOptions("slurm", gpus_per_node=0).tasks_per_node == 1
-    assert LaunchOptions("local-submitit", tasks_per_node=2).tasks_per_node == 2
-    with pytest.raises(ValueError, match="tasks_per_node must be at least 1"):
-        LaunchOptions("slurm", gpus_per_node=0, tasks_per_node=0)
+def test_tasks_per_node_defaults_to_one_per_gpu_and_is_honoured_when_set():
+    assert slurm_parameters(LaunchOptions("slurm", gpus_per_node=4))["tasks_per_node"] == 4
+    assert slurm_parameters(LaunchOptions("slurm", gpus_per_node=0))["tasks_per_node"] == 1
+    cpu_only = slurm_parameters(LaunchOptions("slurm", gpus_per_node=0, tasks_per_node=6))
+    assert cpu_only["tasks_per_node"] == 6 and "gpus_per_node" not in cpu_only
+    assert LaunchOptions("local-submitit", tasks_per_node=2).tasks == 2
+    with pytest.raises(ValueError, match="tasks_per_node"):
+        LaunchOptions("slurm", tasks_per_node=0)
 
 
 def test_a_cpu_slurm_job_runs_its_tasks_without_a_gpu_request():

@@ -1,5 +1,5 @@
 """LightningDiT on a CUDA device: the same numbers as on the CPU, bf16 close to fp32, and the
-torch.compile'd model (as tools/bench_generators.py times it) equal to the eager one."""
+torch.compile'd model (as benchmarks/bench_generators.py times it) equal to the eager one."""
 
 import pytest
 import torch

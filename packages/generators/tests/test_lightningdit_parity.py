@@ -1,6 +1,6 @@
 """Parity with the official LightningDiT (hustvl/LightningDiT) on identical weights.
 
-The fixture holds the official code's outputs, written by `tools/lightningdit_parity_fixture.py`
+The fixture holds the official code's outputs, written by `benchmarks/lightningdit_parity_fixture.py`
 from a checkout (which also names the configurations and the sampler settings): the forward in
 eval and training mode, the training-loss terms on a fixed (t, x0), and
 ``Sampler.sample_ode(sampling_method="euler")`` driven by ``forward_with_cfg``.

@@ -14,7 +14,7 @@ DATA = Path(__file__).parent / "data"
 
 
 def test_var_d16_state_dict_has_upstreams_keys_and_shapes():
-    # written by tools/var_parity.py --write-manifest from the official constructor
+    # written by benchmarks/var_parity.py --write-manifest from the official constructor
     manifest = json.loads((DATA / "var-d16-keys.json").read_text())["keys"]
     with torch.device("meta"):
         ours = create_generator("var-d16").state_dict()

@@ -1,6 +1,6 @@
 """VAR against FoundationVision/VAR on identical weights, replayed from a committed fixture.
 
-``data/var_official_parity.safetensors`` was written by ``tools/var_parity.py --write-fixture``
+``data/var_official_parity.safetensors`` was written by ``benchmarks/var_parity.py --write-fixture``
 from a checkout of the official code (commit in its metadata): the weights of two small
 models (the released kind: L2-normalised attention, per-block AdaLN; and shared AdaLN with
 plain attention), random inputs, and the official teacher-forcing inputs, logits and greedy

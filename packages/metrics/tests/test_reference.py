@@ -1,5 +1,7 @@
 """Reference batches (ADM .npz), folder statistics with caching, and protocol-tagged results."""
 
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -37,12 +39,12 @@ def test_metrics_equal_the_functions_on_extracted_features_and_record_the_protoc
     inception_extractor, uint8_photos, degraded
 ):
     extractor = inception_extractor
-    real = InceptionMetrics(extractor, "rfid-seed")
-    fake = InceptionMetrics(extractor, "rfid-seed")
+    real = InceptionMetrics(extractor, "rfid-fa-vae")
+    fake = InceptionMetrics(extractor, "rfid-fa-vae")
     real.update(uint8_photos)
     fake.update(degraded)  # float [-1, 1]: rounded to uint8 first
     result = fake.compute(real)
-    assert result["protocol"] == "rfid-seed" and result["num_samples"] == 4
+    assert result["protocol"] == "rfid-fa-vae" and result["num_samples"] == 4
     # The banks hold exactly the features the extractor produced for each set.
     pool_real, pool_fake = real.pool_bank.compute(), fake.pool_bank.compute()
     expected = frechet_distance(*feature_statistics(pool_fake), *feature_statistics(pool_real))
@@ -84,3 +86,19 @@ def test_protocols_are_checked_by_name_and_preprocessing(inception_extractor):
     assert get_protocol("gfid-adm").inception_score_mode == "adm"
     with pytest.raises(ValueError, match="pytorch-fid"):
         InceptionMetrics(inception_extractor, "rfid-lightningdit")
+
+
+def test_the_former_rfid_protocol_name_is_an_alias_that_says_so():
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("freqlat.metrics.reference")
+    logger.addHandler(handler)  # directly: an app may have stopped "freqlat" propagating
+    try:
+        protocol = get_protocol("rfid-seed")
+    finally:
+        logger.removeHandler(handler)
+    assert protocol is get_protocol("rfid-fa-vae")
+    assert [r.getMessage() for r in records] == [
+        "protocol 'rfid-seed' is an alias of 'rfid-fa-vae', kept for one release"
+    ]

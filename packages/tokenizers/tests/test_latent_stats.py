@@ -1,9 +1,10 @@
-"""Latent statistics: Welford merging against direct moments, per-branch global scales."""
+"""Latent statistics: Welford merging against direct moments, per-branch global scales, and the
+statistics of a tokenizer's latents over image batches."""
 
 import pytest
 import torch
 
-from freqlat.tokenizers import LatentStatistics
+from freqlat.tokenizers import LatentStatistics, compute_latent_statistics, create_tokenizer
 
 
 def _batches():
@@ -70,3 +71,50 @@ def test_bad_input_is_rejected():
         LatentStatistics(4).update(torch.zeros(2, 3, 1, 1))
     with pytest.raises(ValueError, match="at least two"):
         _ = LatentStatistics(4).channel_std
+
+
+def _images(count: int, size: int = 32) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(count)
+    return torch.rand(count, 3, size, size, generator=generator) * 2 - 1
+
+
+def test_statistics_are_the_moments_of_every_latent_value(tiny_models):
+    fa_vae = tiny_models["fa-vae-f16d32-tiny"]
+    images = _images(5)
+    stats = compute_latent_statistics(fa_vae, iter(images.split(2)), flip=True)
+    with torch.no_grad():
+        everything = torch.cat([images, images.flip(-1)])
+        latents = fa_vae.encode(everything).mode().double()
+    per_channel = latents.transpose(0, 1).flatten(1)
+    assert stats.count == per_channel.shape[1] == 10 * 2 * 2
+    torch.testing.assert_close(
+        stats.channel_mean.double(), per_channel.mean(1), rtol=1e-5, atol=1e-6
+    )
+    torch.testing.assert_close(
+        stats.channel_std.double(), per_channel.std(1, unbiased=False), rtol=1e-5, atol=1e-6
+    )
+    for name, (start, stop) in fa_vae.latent_groups().items():
+        values = per_channel[start:stop]
+        assert stats.group_scale(name) == pytest.approx(
+            1 / values.std(unbiased=False).item(), rel=1e-5
+        )
+
+
+def test_posterior_samples_are_seeded_and_the_vq_latent_is_the_quantised_map():
+    torch.manual_seed(0)
+    kl = create_tokenizer("kl-vae-f16d16-tiny").eval()
+    images = _images(2)
+    first = compute_latent_statistics(kl, iter([images]), sample=True, seed=3)
+    second = compute_latent_statistics(kl, iter([images]), sample=True, seed=3)
+    mean = compute_latent_statistics(kl, iter([images]))
+    assert torch.equal(first.mean, second.mean)
+    assert not torch.equal(first.mean, mean.mean)
+    vq = create_tokenizer("ms-vq-vae-tiny").eval()
+    vq_images = _images(2, size=64)
+    with torch.no_grad():
+        expected = vq.encode(vq_images).quantized
+        assert torch.equal(vq.encode_latent(vq_images, sample=False), expected)
+    stats = compute_latent_statistics(vq, iter([vq_images]), sample=True)
+    direct = LatentStatistics(vq.latent_channels)
+    direct.update(expected)
+    assert torch.equal(stats.mean, direct.mean) and torch.equal(stats.m2, direct.m2)

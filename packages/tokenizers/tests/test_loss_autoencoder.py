@@ -62,7 +62,7 @@ def test_nll_and_kl_match_the_ldm_formula_with_learned_logvar():
     for logvar in (0.0, 0.5):
         with torch.no_grad():
             loss.logvar.fill_(logvar)
-        terms = loss.generator_loss(x, y, step=0, decoder_last_weight=weight, posterior=posterior)
+        terms = loss.autoencoder_loss(x, y, step=0, decoder_last_weight=weight, posterior=posterior)
         rec = (x - y).abs() + 0.7 * p
         nll = (rec / torch.exp(torch.tensor(logvar)) + logvar).sum() / 2
         expected = nll + 1e-6 * kl.sum() / 2
@@ -88,7 +88,7 @@ def test_vq_objective_is_mean_reconstruction_plus_codebook_loss():
         AutoencoderLossConfig(objective="vq", perceptual_weight=1.0, codebook_weight=2.0),
         MeanSquarePerceptual(),
     )
-    terms = loss.generator_loss(x, y, step=0, decoder_last_weight=x, vq_loss=vq_loss)
+    terms = loss.autoencoder_loss(x, y, step=0, decoder_last_weight=x, vq_loss=vq_loss)
     p = (x - y).pow(2).mean(dim=(1, 2, 3)).view(2, 1, 1, 1)
     expected = ((x - y).abs() + p).mean() + 2.0 * 0.3
     torch.testing.assert_close(terms["loss"], expected)
@@ -99,7 +99,7 @@ def test_l2_pixel_loss_option():
     loss = AutoencoderLoss(
         AutoencoderLossConfig(objective="vq", pixel_loss="l2", perceptual_weight=0)
     )
-    terms = loss.generator_loss(x, y, step=0, decoder_last_weight=x, vq_loss=torch.tensor(0.0))
+    terms = loss.autoencoder_loss(x, y, step=0, decoder_last_weight=x, vq_loss=torch.tensor(0.0))
     torch.testing.assert_close(terms["loss"], (x - y).pow(2).mean())
 
 
@@ -146,14 +146,14 @@ def test_adaptive_weight_matches_autograd_hand_computation():
     torch.testing.assert_close(capped, torch.tensor(5.0))
 
 
-def test_generator_gan_term_uses_adaptive_weight_on_decoder_last_layer():
+def test_adversarial_term_uses_adaptive_weight_on_decoder_last_layer():
     torch.manual_seed(0)
     model = ToyAutoencoder()
     x = _images()
     cfg = AutoencoderLossConfig(perceptual_weight=0.0, disc_start=3, disc_weight=0.5)
     loss = AutoencoderLoss(cfg)
     posterior, _, recon = model.run(x)
-    terms = loss.generator_loss(
+    terms = loss.autoencoder_loss(
         x, recon, step=3, decoder_last_weight=model.decoder_last_weight, posterior=posterior
     )
     nll = (recon - x).abs().sum() / 2
@@ -189,7 +189,7 @@ def test_evaluation_without_grad_gives_zero_adaptive_weight():
     x = _images()
     with torch.no_grad():
         posterior, _, recon = model.run(x)
-        terms = loss.generator_loss(
+        terms = loss.autoencoder_loss(
             x, recon, step=1, decoder_last_weight=model.decoder_last_weight, posterior=posterior
         )
     assert float(terms["d_weight"]) == 0.0
@@ -203,19 +203,19 @@ def test_bad_configuration_and_inputs_raise_value_error():
     loss = AutoencoderLoss(AutoencoderLossConfig(perceptual_weight=0.0))
     x = _images()
     with pytest.raises(ValueError, match="posterior"):
-        loss.generator_loss(x, x, step=0, decoder_last_weight=x)
+        loss.autoencoder_loss(x, x, step=0, decoder_last_weight=x)
     with pytest.raises(ValueError, match="3-channel"):
-        loss.generator_loss(_images(c=9), _images(c=9), step=0, decoder_last_weight=x)
+        loss.autoencoder_loss(_images(c=9), _images(c=9), step=0, decoder_last_weight=x)
 
 
-def test_generator_terms_are_float32_under_bf16_autocast():
+def test_autoencoder_terms_are_float32_under_bf16_autocast():
     torch.manual_seed(0)
     model = ToyAutoencoder()
     loss = AutoencoderLoss(AutoencoderLossConfig(perceptual_weight=0.0, disc_start=0))
     x = _images()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         posterior, _, recon = model.run(x)
-        terms = loss.generator_loss(
+        terms = loss.autoencoder_loss(
             x, recon, step=0, decoder_last_weight=model.decoder_last_weight, posterior=posterior
         )
         disc = loss.discriminator_loss(x, recon, step=0)

@@ -107,7 +107,7 @@ def test_vf_adaptive_weight_matches_hand_computation_on_encoder_last_layer():
     posterior = DiagonalGaussian.from_moments(enc(x))
     latent = posterior.sample()
     recon = dec(latent)
-    terms = loss.generator_loss(
+    terms = loss.autoencoder_loss(
         x,
         recon,
         step=0,

@@ -81,7 +81,7 @@ def test_ten_training_steps_lower_reconstruction_error(preset, size, tiny_founda
     before = _reconstruction_error(model, images)
     for step in range(STEPS):
         output = model(images)
-        terms = loss.generator_step(model, images, output, step)
+        terms = loss.autoencoder_step(model, images, output, step)
         ae_opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         ae_opt.step()

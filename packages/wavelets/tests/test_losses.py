@@ -1,4 +1,4 @@
-"""band_mse (the seed's Low/High columns), multi-level band errors, and the weighted loss."""
+"""band_mse (the FA-VAE README's Low/High columns), multi-level band errors, and the weighted loss."""
 
 import pytest
 import torch

@@ -10,43 +10,76 @@ from typing import Any
 import submitit
 import torch
 
-from freqlat.core import cleanup, init_distributed, open_dataset
+from freqlat.core import cleanup, config_field, init_distributed, open_dataset
 from freqlat.eval.recon import (
+    RECON_PROTOCOL_ALIASES,
+    RECON_PROTOCOLS,
     evaluate_tokenizer,
     get_recon_protocol,
     load_metric_networks,
     table_protocol,
 )
-from freqlat.eval.sources import load_tokenizer
 from freqlat.eval.table import markdown_table, write_tables
+from freqlat.metrics import PROTOCOL_ALIASES, PROTOCOLS, get_protocol
+from freqlat.tokenizers import load_tokenizer
+
+RFID_PROTOCOLS = tuple(name for name in (*PROTOCOLS, *PROTOCOL_ALIASES) if name.startswith("rfid"))
+"""The rFID protocols ``--rfid-protocol`` accepts (former names included)."""
 
 logger = logging.getLogger("freqlat.eval")
 
 
 @dataclass
 class ReconEvalSettings:
-    """What ``freqlat-eval recon`` measures and where it writes the table."""
+    """What ``freqlat-eval recon`` measures and where it writes the table.
 
-    tokenizers: list[str]
-    data: str = "embedded"
-    split: str = "val"
-    num_images: int = 50_000
-    image_size: int = 256
-    batch_size: int = 32
-    num_workers: int = 4
-    out_dir: str = "results/recon"
-    lpips_trunk: str | None = None
-    inception_weights: str | None = None
-    rfid_protocol: str = "rfid-seed"
-    recon_protocol: str = "seed"
-    seed: int = 0
+    A former protocol name (``seed``, ``rfid-seed``) is replaced by its current one, with a
+    warning that it is an alias.
+    """
+
+    tokenizers: list[str] = config_field(
+        help="tokenizers to evaluate: a save_pretrained directory, a freqlat-train run "
+        "directory (DIR:raw for its raw weights), an official preset or PRESET=PATH, or "
+        "random:PRESET",
+        flag="--tokenizer",
+        metavar="SPEC",
+    )
+    num_images: int = config_field(help="evaluate the first N images of the split")
+    data: str = config_field("embedded", help="'embedded', an ImageNet root or an image folder")
+    split: str = config_field("val", help="the split of an ImageNet root")
+    image_size: int = config_field(256, help="image side in pixels")
+    batch_size: int = config_field(32, help="images per batch and process")
+    num_workers: int = config_field(4, help="image decoding processes")
+    out_dir: str = config_field(
+        "results/recon", help="directory for recon.csv/json/md", flag="--out", metavar="DIR"
+    )
+    lpips_trunk: str | None = config_field(
+        None, help="torchvision vgg16 weights file (none: the torch hub cache)"
+    )
+    inception_weights: str | None = config_field(
+        None, help="FID Inception weights file (none: the torch hub cache)"
+    )
+    rfid_protocol: str = config_field(
+        "rfid-fa-vae",
+        help="rFID preprocessing: torch-fidelity's (the FA-VAE README's) or pytorch-fid's "
+        "(upstream LightningDiT's); rfid-seed is a former name of rfid-fa-vae",
+        choices=RFID_PROTOCOLS,
+    )
+    recon_protocol: str = config_field(
+        "fa-vae",
+        help="crop, posterior sample or mode, clamping (fa-vae: as the FA-VAE author's "
+        "evaluation; seed is a former name of fa-vae)",
+        choices=(*RECON_PROTOCOLS, *RECON_PROTOCOL_ALIASES),
+    )
+    seed: int = config_field(0, help="seed of the posterior samples and random:PRESET weights")
 
     def __post_init__(self) -> None:
         if not self.tokenizers:
             raise ValueError("give at least one --tokenizer")
         if self.num_images < 1 or self.batch_size < 1 or self.image_size < 2:
             raise ValueError("num_images and batch_size must be positive, image_size at least 2")
-        get_recon_protocol(self.recon_protocol)
+        self.recon_protocol = get_recon_protocol(self.recon_protocol).name
+        self.rfid_protocol = get_protocol(self.rfid_protocol).name
         if self.num_workers < 0:
             raise ValueError(f"num_workers must be non-negative, got {self.num_workers}")
         if self.data != "embedded" and not Path(self.data).is_dir():

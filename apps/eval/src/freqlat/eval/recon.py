@@ -3,12 +3,12 @@
 Each tokenizer reconstructs the same first ``num_images`` images of the evaluation split (the
 dataset's own order, no flips). *How* is fixed by a named reconstruction protocol
 (:data:`RECON_PROTOCOLS`): the crop, whether the latent is a posterior sample or its mode, and
-whether the pixel columns see the raw or the clamped decoder output. The default, ``seed``,
-repeats the FA-VAE author's evaluation scripts, so that our rows can stand next to the seed
-README's. Posterior samples use one seeded draw per image (from ``seed`` and the image's index),
-so the table does not depend on the batch size or the number of processes: under
-torch.distributed rank ``r`` takes images ``r, r + world_size, ...`` and the metric sums are
-all-reduced.
+whether the pixel columns see the raw or the clamped decoder output. The default, ``fa-vae``,
+repeats the FA-VAE author's evaluation scripts, so that our rows can stand next to the FA-VAE
+README's (docs/reproduction.md). Posterior samples use one seeded draw per image (from ``seed``
+and the image's index, through ``encode_latent``'s per-image generators), so the table does not
+depend on the batch size or the number of processes: under torch.distributed rank ``r`` takes
+images ``r, r + world_size, ...`` and the metric sums are all-reduced.
 
 LPIPS and rFID need pretrained networks that cannot be downloaded here. When their weights are
 missing the columns are reported as missing with the loader's message (file, places searched,
@@ -27,7 +27,6 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from freqlat.core.data import check_crop
-from freqlat.eval.sources import LoadedTokenizer
 from freqlat.metrics import (
     LPIPS,
     InceptionFeatures,
@@ -35,13 +34,12 @@ from freqlat.metrics import (
     ReconstructionMetrics,
     get_protocol,
 )
-from freqlat.tokenizers import Tokenizer
-from freqlat.tokenizers.types import DiagonalGaussian
+from freqlat.tokenizers import LoadedTokenizer, Tokenizer
 
 logger = logging.getLogger("freqlat.eval")
 
 COLUMNS: tuple[str, ...] = ("Recon", "Low", "High", "LPIPS", "rFID", "PSNR", "SSIM")
-"""The table's metric columns, in order (the seed README's five, then PSNR and SSIM)."""
+"""The table's metric columns, in order (the FA-VAE README's five, then PSNR and SSIM)."""
 
 BASE_PROTOCOL: dict[str, str] = {
     "Recon": "mean squared error over all pixels and channels, images in [-1, 1]",
@@ -83,8 +81,8 @@ class ReconProtocol:
 
 
 RECON_PROTOCOLS: dict[str, ReconProtocol] = {
-    "seed": ReconProtocol(
-        "seed",
+    "fa-vae": ReconProtocol(
+        "fa-vae",
         crop="resize-center",
         latent="sample",
         clamp=False,
@@ -109,9 +107,20 @@ RECON_PROTOCOLS: dict[str, ReconProtocol] = {
 }
 """The named reconstruction protocols of ``freqlat-eval recon --recon-protocol``."""
 
+RECON_PROTOCOL_ALIASES: dict[str, str] = {"seed": "fa-vae"}
+"""Former protocol names, still accepted for one release: old name -> name."""
+
 
 def get_recon_protocol(name: str) -> ReconProtocol:
-    """Look a reconstruction protocol up by name; ValueError lists the known names."""
+    """Look a reconstruction protocol up by name (a former name logs that it is an alias);
+    ValueError lists the known names."""
+    if name in RECON_PROTOCOL_ALIASES:
+        logger.warning(
+            "reconstruction protocol %r is an alias of %r, kept for one release",
+            name,
+            RECON_PROTOCOL_ALIASES[name],
+        )
+        name = RECON_PROTOCOL_ALIASES[name]
     if name not in RECON_PROTOCOLS:
         raise ValueError(
             f"unknown reconstruction protocol {name!r}; known: {sorted(RECON_PROTOCOLS)}"
@@ -119,34 +128,30 @@ def get_recon_protocol(name: str) -> ReconProtocol:
     return RECON_PROTOCOLS[name]
 
 
-def posterior_noise(shape: tuple[int, ...], indices: list[int], seed: int) -> Tensor:
-    """Standard normal noise of ``shape`` for each image index, independent of the batching.
+def image_generators(indices: list[int], seed: int) -> list[torch.Generator]:
+    """One CPU generator per image index, so that image ``i`` always gets the same draw.
 
-    Image ``i`` always gets the same draw: a CPU generator seeded from ``(seed, i)`` through
-    numpy's SeedSequence. Returns a len(indices) x ``shape`` float32 tensor on the CPU.
+    Image ``i``'s generator is seeded from ``(seed, i)`` through numpy's SeedSequence, whatever
+    the batch it is in and whichever rank evaluates it.
     """
-    draws = []
-    generator = torch.Generator()
+    generators = []
     for index in indices:
         state = np.random.SeedSequence([seed, index]).generate_state(2, dtype=np.uint32)
-        generator.manual_seed(int(state[0]) << 32 | int(state[1]))
-        draws.append(torch.randn(shape, generator=generator))
-    return torch.stack(draws)
+        generators.append(torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1])))
+    return generators
 
 
 def reconstruct(
     model: Tokenizer, images: Tensor, indices: list[int], protocol: ReconProtocol, seed: int
 ) -> Tensor:
-    """The protocol's reconstruction of ``images`` (dataset indices ``indices``), float32."""
-    encoded = model.encode(images)
-    if isinstance(encoded, DiagonalGaussian):
-        if protocol.latent == "sample":
-            noise = posterior_noise(tuple(encoded.mean.shape[1:]), indices, seed)
-            latent = encoded.mean + encoded.std * noise.to(encoded.mean)
-        else:
-            latent = encoded.mode()
-    else:
-        latent = encoded.quantized
+    """The protocol's reconstruction of ``images`` (dataset indices ``indices``), float32.
+
+    The latent is ``model.encode_latent``'s: a posterior sample per image from
+    :func:`image_generators`, or the mode (VQ models: the quantised latent either way).
+    """
+    sample = protocol.latent == "sample"
+    generators = image_generators(indices, seed) if sample else None
+    latent = model.encode_latent(images, sample=sample, generator=generators)
     recon = model.decode(latent).float()
     return recon.clamp(-1.0, 1.0) if protocol.clamp else recon
 
@@ -165,7 +170,7 @@ def load_metric_networks(
     *,
     lpips_trunk: str | None = None,
     inception_weights: str | None = None,
-    rfid_protocol: str = "rfid-seed",
+    rfid_protocol: str = "rfid-fa-vae",
     device: torch.device | str = "cpu",
 ) -> MetricNetworks:
     """Load LPIPS (VGG, v0.1) and the FID Inception; a missing weights file marks its column."""
@@ -173,7 +178,7 @@ def load_metric_networks(
     missing: dict[str, str] = {}
     lpips = inception = None
     try:
-        # Off: reconstructions may be unclamped (protocol "seed"); originals are in range.
+        # Off: reconstructions may be unclamped (protocol "fa-vae"); originals are in range.
         lpips = LPIPS("vgg", "0.1", trunk_path=lpips_trunk, check_range=False).to(device)
     except FileNotFoundError as exc:
         missing["LPIPS"] = str(exc)
@@ -211,7 +216,7 @@ def evaluate_tokenizer(
     *,
     batch_size: int,
     device: torch.device,
-    protocol: ReconProtocol = RECON_PROTOCOLS["seed"],
+    protocol: ReconProtocol = RECON_PROTOCOLS["fa-vae"],
     seed: int = 0,
     num_workers: int = 0,
 ) -> dict[str, Any]:

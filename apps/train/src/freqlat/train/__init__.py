@@ -1,30 +1,27 @@
-"""freqlat.train: the freqlat-train app (tokenizer training runs, in-process or through submitit)."""
+"""freqlat.train: the freqlat-train app (tokenizer training runs, in-process or through submitit).
 
-from freqlat.train.cli import main
-from freqlat.train.components import build_loss, build_model, build_training_loss, lr_factor
-from freqlat.train.config import (
-    TokenizerTrainConfig,
-    parse_value,
-    preset_defaults,
-    read_config,
-    resolve_config,
-    write_config,
-)
-from freqlat.train.job import TokenizerTrainingJob
-from freqlat.train.loop import train_tokenizer
+Names are imported on first use, so that ``freqlat-train ... --help`` answers before torch is
+loaded.
+"""
 
-__all__ = [
-    "TokenizerTrainConfig",
-    "TokenizerTrainingJob",
-    "build_loss",
-    "build_model",
-    "build_training_loss",
-    "lr_factor",
-    "main",
-    "parse_value",
-    "preset_defaults",
-    "read_config",
-    "resolve_config",
-    "train_tokenizer",
-    "write_config",
-]
+from __future__ import annotations
+
+from freqlat.core.lazy import lazy_exports
+
+_EXPORTS: dict[str, str] = {
+    "main": "cli",
+    "build_loss": "components",
+    "build_model": "components",
+    "build_training_loss": "components",
+    "TokenizerTrainConfig": "config",
+    "preset_defaults": "config",
+    "read_config": "config",
+    "resolve_config": "config",
+    "write_config": "config",
+    "TokenizerTrainingJob": "job",
+    "train_tokenizer": "loop",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,4 +1,4 @@
-"""Build what a tokenizer run trains: model, loss, optimisers, LR schedules, data, checkpoint state.
+"""Build what a tokenizer run trains: model, loss, optimisers, data, checkpoint state.
 
 Everything here is a pure function of the resolved :class:`TokenizerTrainConfig` (plus the
 distributed context), so a restarted run rebuilds the same objects before loading its checkpoint.
@@ -6,7 +6,6 @@ distributed context), so a restarted run rebuilds the same objects before loadin
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -116,41 +115,11 @@ def build_training_loss(
     return build_loss(config, model, perceptual, foundation).to(device)
 
 
-def lr_factor(step: int, *, steps: int, warmup: int, schedule: str, min_ratio: float) -> float:
-    """Multiplier of the base LR at ``step``: linear warm-up, then constant or cosine decay."""
-    if warmup > 0 and step < warmup:
-        return (step + 1) / warmup
-    if schedule == "constant":
-        return 1.0
-    progress = min(1.0, (step - warmup) / max(1, steps - warmup))
-    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
 def build_optimizer(params: list[nn.Parameter], lr: float, config: TokenizerTrainConfig):
     """AdamW (Adam when ``weight_decay`` is 0) with the run's betas."""
     return torch.optim.AdamW(
         params, lr=lr, betas=(config.beta1, config.beta2), weight_decay=config.weight_decay
     )
-
-
-def set_learning_rate(
-    optimizer: torch.optim.Optimizer, base_lr: float, step: int, config: TokenizerTrainConfig
-) -> float:
-    """Set every group's LR to ``base_lr`` times the schedule's factor at ``step``; return it.
-
-    The LR is a pure function of the step, so it needs no state of its own in a checkpoint and
-    the discriminator's schedule follows the global step even while the GAN is off.
-    """
-    lr = base_lr * lr_factor(
-        step,
-        steps=config.steps,
-        warmup=config.warmup_steps,
-        schedule=config.lr_schedule,
-        min_ratio=config.min_lr_ratio,
-    )
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-    return lr
 
 
 def build_loader(config: TokenizerTrainConfig, ctx: DistributedContext) -> ResumableLoader:

@@ -2,27 +2,33 @@
 
 :func:`resolve_config` starts from :func:`preset_defaults` (the paper recipe for a paper preset,
 a small CPU recipe for a ``-tiny`` preset), applies ``key=value`` overrides with their types
-checked against :class:`TokenizerTrainConfig`, and validates the result. The resolved config is
-written to ``<run_dir>/config.json``; a restarted run must resolve to the same config.
+checked against :class:`TokenizerTrainConfig` (:mod:`freqlat.core.config`), and validates the
+result. The resolved config is written to ``<run_dir>/config.json``; a restarted run must
+resolve to the same config (the launch keys may change).
+
+This module imports neither torch nor the tokenizers package until a config is validated, so
+``freqlat-train tokenizer --help`` answers at once.
 """
 
 from __future__ import annotations
 
-import json
-import types
-import typing
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from freqlat.core import LaunchOptions
-from freqlat.tokenizers import list_tokenizers, preset_config
+from freqlat.core.config import (
+    CONFIG_FILE,
+    build_config,
+    config_field,
+    config_keys,
+    config_to_dict,
+    read_config_json,
+    typed_values,
+    write_config_json,
+)
+from freqlat.core.launch_options import LaunchOptions
+from freqlat.core.recipe import LR_SCHEDULES, PRECISIONS
 
-CONFIG_FILE = "config.json"
-"""Name of the resolved config inside the run directory."""
-
-PRECISIONS = ("fp32", "bf16", "fp16")
-LR_SCHEDULES = ("constant", "cosine")
 EMBEDDED = "embedded"
 
 
@@ -36,67 +42,75 @@ class TokenizerTrainConfig:
     package; ``perceptual_weight > 0`` needs the LPIPS VGG weights, ``use_vf`` the DINOv2
     weights (``foundation_weights`` or the default cache); both are never replaced by random
     weights. ``high_disc_layers`` is the FA-VAE high branch's PatchGAN depth. Schedule: a linear
-    warm-up then ``lr_schedule``. Launch: the fields of :class:`freqlat.core.LaunchOptions`
-    (``tasks_per_node`` None: one task per GPU, at least one).
+    warm-up then ``lr_schedule``. Launch: :class:`freqlat.core.LaunchOptions`, embedded (its
+    fields are keys of this config).
     """
 
-    preset: str
-    run_dir: str
-    data: str = EMBEDDED
-    image_size: int = 256
-    model_overrides: dict[str, Any] = field(default_factory=dict)
-    skip_bad_images: bool = False
-    num_workers: int = 4
-    seed: int = 0
-    steps: int = 100_000
-    batch_size: int = 16
-    lr: float = 1e-4
-    beta1: float = 0.5
-    beta2: float = 0.9
-    weight_decay: float = 0.0
-    lr_schedule: str = "constant"
-    warmup_steps: int = 0
-    min_lr_ratio: float = 0.0
-    grad_clip: float = 0.0
-    precision: str = "fp32"
-    ema_decay: float = 0.9999
-    find_unused_parameters: bool = False
-    perceptual_weight: float = 1.0
-    lpips_trunk: str | None = None
-    use_vf: bool | None = None
-    foundation_weights: str | None = None
-    vf_weight: float = 0.1
-    kl_weight: float = 1e-6
-    codebook_weight: float = 1.0
-    disc_start: int = 5001
-    disc_weight: float = 0.5
-    disc_factor: float = 1.0
-    disc_base_channels: int = 64
-    disc_layers: int = 3
-    high_disc_layers: int = 3
-    disc_lr: float | None = None
-    band_weight: float = 0.0
-    mask_weight: float = 0.0
-    log_every: int = 50
-    grid_every: int = 1000
-    grid_images: int = 8
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 3
-    launcher: str = "local"
-    nodes: int = 1
-    gpus_per_node: int = 1
-    tasks_per_node: int | None = None
-    cpus_per_task: int = 8
-    mem_gb: int | None = None
-    partition: str | None = None
-    account: str | None = None
-    qos: str | None = None
-    timeout_min: int = 24 * 60
-    max_num_timeout: int = 10
-    signal_delay_s: int = 120
-    slurm_additional_parameters: dict[str, Any] = field(default_factory=dict)
+    preset: str = config_field(help="the freqlat.tokenizers preset to train, e.g. fa-vae-f16d64")
+    run_dir: str = config_field(
+        help="run directory: config.json, checkpoints, logs (default: runs/<preset>)"
+    )
+    data: str = config_field(
+        EMBEDDED, help="'embedded' (scikit-image's photographs), an ImageNet root or a folder"
+    )
+    image_size: int = config_field(256, help="training crop side in pixels")
+    model_overrides: dict[str, Any] = config_field(
+        default_factory=dict, help='create_tokenizer overrides of the preset, e.g. {"ch": 64}'
+    )
+    skip_bad_images: bool = config_field(False, help="skip undecodable images instead of failing")
+    num_workers: int = config_field(4, help="DataLoader worker processes per training process")
+    seed: int = config_field(0, help="seed of the weights, the data order and the flips")
+    steps: int = config_field(100_000, help="training steps (optimiser updates)")
+    batch_size: int = config_field(16, help="images per process and step")
+    lr: float = config_field(1e-4, help="autoencoder learning rate")
+    beta1: float = config_field(0.5, help="Adam beta1 of both optimisers")
+    beta2: float = config_field(0.9, help="Adam beta2 of both optimisers")
+    weight_decay: float = config_field(0.0, help="AdamW weight decay (0: Adam)")
+    lr_schedule: str = config_field(
+        "constant", help="LR schedule after the warm-up", choices=LR_SCHEDULES
+    )
+    warmup_steps: int = config_field(0, help="linear LR warm-up steps")
+    min_lr_ratio: float = config_field(0.0, help="cosine schedule's final LR / base LR")
+    grad_clip: float = config_field(0.0, help="gradient-norm clipping (0: off)")
+    precision: str = config_field("fp32", help="training precision", choices=PRECISIONS)
+    ema_decay: float = config_field(0.9999, help="decay of the EMA of the tokenizer's weights")
+    find_unused_parameters: bool = config_field(False, help="DDP's find_unused_parameters")
+    perceptual_weight: float = config_field(
+        1.0, help="LPIPS (VGG) weight; > 0 needs torchvision's VGG16 weights"
+    )
+    lpips_trunk: str | None = config_field(
+        None, help="the VGG16 weights file (none: the torch hub cache)"
+    )
+    use_vf: bool | None = config_field(
+        None, help="train with VA-VAE's VF loss (none: on for VA-VAE and FA-VAE presets)"
+    )
+    foundation_weights: str | None = config_field(
+        None, help="DINOv2 ViT-L/14 weights for the VF loss (none: the freqlat weights cache)"
+    )
+    vf_weight: float = config_field(0.1, help="VF loss weight")
+    kl_weight: float = config_field(1e-6, help="KL term weight (KL models)")
+    codebook_weight: float = config_field(1.0, help="VQ loss weight (VQ models)")
+    disc_start: int = config_field(5001, help="step from which the GAN terms are on")
+    disc_weight: float = config_field(0.5, help="scale of the adaptive GAN weight")
+    disc_factor: float = config_field(1.0, help="GAN factor once the discriminator is on")
+    disc_base_channels: int = config_field(64, help="PatchGAN channels of the first layer")
+    disc_layers: int = config_field(3, help="PatchGAN depth (image discriminator)")
+    high_disc_layers: int = config_field(3, help="PatchGAN depth of FA-VAE's detail-band branch")
+    disc_lr: float | None = config_field(None, help="discriminator learning rate (none: lr)")
+    band_weight: float = config_field(0.0, help="FA-VAE: per-band wavelet loss weight")
+    mask_weight: float = config_field(0.0, help="FA-VAE: detail-energy mask loss weight")
+    log_every: int = config_field(50, help="steps between log lines and tensorboard scalars")
+    grid_every: int = config_field(1000, help="steps between reconstruction grids")
+    grid_images: int = config_field(8, help="validation images in each grid")
+    checkpoint_every: int = config_field(1000, help="steps between checkpoints")
+    keep_checkpoints: int = config_field(3, help="newest checkpoints kept")
+    launch: LaunchOptions = config_field(
+        default_factory=LaunchOptions, help="where and how the run is launched"
+    )
 
     def __post_init__(self) -> None:
+        from freqlat.tokenizers import list_tokenizers, preset_config
+
         if self.preset not in list_tokenizers():
             raise ValueError(f"unknown preset {self.preset!r}; choose one of {list_tokenizers()}")
         preset_config(self.preset, **self.model_overrides)  # unknown model keys raise here
@@ -114,43 +128,34 @@ class TokenizerTrainConfig:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if not 0.0 <= self.ema_decay <= 1.0 or not 0.0 <= self.min_lr_ratio <= 1.0:
             raise ValueError("ema_decay and min_lr_ratio must lie in [0, 1]")
-        self.launch_options()  # validates the launcher fields
 
     def launch_options(self) -> LaunchOptions:
-        """The :class:`freqlat.core.LaunchOptions` these settings stand for."""
-        return LaunchOptions(
-            launcher=self.launcher,
-            nodes=self.nodes,
-            gpus_per_node=self.gpus_per_node,
-            tasks_per_node=self.tasks_per_node,
-            cpus_per_task=self.cpus_per_task,
-            mem_gb=self.mem_gb,
-            partition=self.partition,
-            account=self.account,
-            qos=self.qos,
-            timeout_min=self.timeout_min,
-            job_name=f"freqlat-train-{self.preset}",
-            max_num_timeout=self.max_num_timeout,
-            signal_delay_s=self.signal_delay_s,
-            slurm_additional_parameters=dict(self.slurm_additional_parameters),
-        )
+        """The :class:`freqlat.core.LaunchOptions` of the run."""
+        return self.launch
 
     def to_dict(self) -> dict[str, Any]:
-        """The config as plain JSON-ready values."""
-        return asdict(self)
+        """The config as flat, JSON-ready values (the launch keys among the others)."""
+        return config_to_dict(self)
 
 
 def preset_defaults(preset: str) -> dict[str, Any]:
     """Defaults for ``preset``: the paper recipe, or a CPU recipe for ``-tiny`` presets.
 
-    The tiny recipe (32 px, 64 px for the VQ model whose input size is fixed by its patch sizes)
-    trains without LPIPS and VF loss, since their pretrained networks cannot be downloaded here;
-    ``config.json`` records that. The FA-VAE high branch sees half-size bands, so its PatchGAN
-    is one layer shallower in the tiny recipe (a 3-layer one needs 24 px).
+    Every run defaults to ``run_dir`` ``runs/<preset>`` and the job name
+    ``freqlat-train-<preset>``. The tiny recipe (32 px, 64 px for the VQ model whose input size
+    is fixed by its patch sizes) trains without LPIPS and VF loss, since their pretrained
+    networks cannot be downloaded here; ``config.json`` records that. The FA-VAE high branch
+    sees half-size bands, so its PatchGAN is one layer shallower in the tiny recipe (a 3-layer
+    one needs 24 px).
     """
+    defaults: dict[str, Any] = {
+        "run_dir": str(Path("runs") / preset),
+        "job_name": f"freqlat-train-{preset}",
+    }
     if not preset.endswith("-tiny"):
-        return {}
+        return defaults
     return {
+        **defaults,
         "image_size": 64 if preset.startswith("ms-vq-vae") else 32,
         "steps": 200,
         "batch_size": 8,
@@ -169,97 +174,20 @@ def preset_defaults(preset: str) -> dict[str, Any]:
     }
 
 
-def _type_hints() -> dict[str, Any]:
-    return typing.get_type_hints(TokenizerTrainConfig)
-
-
-def _allows_none(hint: Any) -> bool:
-    return type(None) in typing.get_args(hint)
-
-
-def _base_type(hint: Any) -> Any:
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 1:
-        return args[0]
-    return hint
-
-
-def parse_value(key: str, text: str) -> Any:
-    """Convert the command-line text of ``key`` to the field's type (ValueError if it does not fit).
-
-    ``none`` / ``null`` give None for optional fields; booleans take true/false/1/0/yes/no;
-    dict fields take JSON objects.
-    """
-    hints = _type_hints()
-    if key not in hints:
-        raise ValueError(f"unknown config key {key!r}; valid keys: {sorted(hints)}")
-    hint = hints[key]
-    if _allows_none(hint) and text.strip().lower() in ("none", "null"):
-        return None
-    base = _base_type(hint)
-    origin = typing.get_origin(base) or base
-    try:
-        if origin is bool:
-            lowered = text.strip().lower()
-            if lowered in ("true", "1", "yes", "on"):
-                return True
-            if lowered in ("false", "0", "no", "off"):
-                return False
-            raise ValueError(text)
-        if origin is dict:
-            value = json.loads(text)
-            if not isinstance(value, dict):
-                raise ValueError(text)
-            return value
-        if origin is int:
-            return int(text)
-        if origin is float:
-            return float(text)
-        if origin is str:
-            return text
-    except ValueError as exc:
-        raise ValueError(f"config key {key!r} expects {_type_name(hint)}, got {text!r}") from exc
-    raise ValueError(f"config key {key!r} has an unsupported type {hint}")
-
-
-def _type_name(hint: Any) -> str:
-    base = _base_type(hint)
-    name = getattr(typing.get_origin(base) or base, "__name__", str(base))
-    name = "a JSON object" if name == "dict" else name
-    return f"{name} or none" if _allows_none(hint) else name
-
-
-def check_value(key: str, value: Any) -> Any:
-    """Check a Python value (e.g. read from config.json) against the field's type."""
-    hints = _type_hints()
-    if key not in hints:
-        raise ValueError(f"unknown config key {key!r}; valid keys: {sorted(hints)}")
-    hint = hints[key]
-    if value is None and _allows_none(hint):
-        return None
-    base = typing.get_origin(_base_type(hint)) or _base_type(hint)
-    if base is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    ok = isinstance(value, base) and not (base is int and isinstance(value, bool))
-    if not ok:
-        raise ValueError(f"config key {key!r} expects {_type_name(hint)}, got {value!r}")
-    return value
-
-
 def resolve_config(preset: str, overrides: dict[str, Any]) -> TokenizerTrainConfig:
     """Preset defaults, then ``overrides`` (typed values or command-line strings), validated.
 
     ``run_dir`` defaults to ``runs/<preset>``, so the same command resumes the same run.
     """
+    from freqlat.tokenizers import list_tokenizers
+
     if preset not in list_tokenizers():
         raise ValueError(f"unknown preset {preset!r}; choose one of {list_tokenizers()}")
-    values: dict[str, Any] = {"preset": preset, "run_dir": str(Path("runs") / preset)}
-    values.update(preset_defaults(preset))
-    for key, value in overrides.items():
-        if key == "preset":
-            raise ValueError("give the preset with --preset, not as an override")
-        values[key] = parse_value(key, value) if isinstance(value, str) else check_value(key, value)
-    config = TokenizerTrainConfig(**values)
+    if "preset" in overrides:
+        raise ValueError("give the preset with --preset, not as an override")
+    values: dict[str, Any] = {"preset": preset, **preset_defaults(preset)}
+    values.update(typed_values(TokenizerTrainConfig, overrides))
+    config = build_config(TokenizerTrainConfig, values)
     if config.data != EMBEDDED and not Path(config.data).is_dir():
         raise FileNotFoundError(
             f"data root {config.data} does not exist or is not a directory "
@@ -268,47 +196,17 @@ def resolve_config(preset: str, overrides: dict[str, Any]) -> TokenizerTrainConf
     return config
 
 
-def config_from_dict(values: dict[str, Any]) -> TokenizerTrainConfig:
-    """Rebuild a config from :meth:`TokenizerTrainConfig.to_dict` output (types checked)."""
-    known = {f.name for f in fields(TokenizerTrainConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"unknown config keys {unknown}; valid keys: {sorted(known)}")
-    return TokenizerTrainConfig(**{k: check_value(k, v) for k, v in values.items()})
-
-
 def write_config(config: TokenizerTrainConfig) -> Path:
     """Write ``config.json`` into the run directory, or check that the one there matches.
 
     A run directory belongs to one config: restarting with different settings would silently
-    mix two runs, so a mismatch is a ValueError naming the keys that differ.
+    mix two runs, so a mismatch is a ValueError naming the keys that differ (the launch keys
+    may change between starts).
     """
-    run_dir = Path(config.run_dir)
-    path = run_dir / CONFIG_FILE
-    current = json.loads(json.dumps(config.to_dict()))
-    if path.is_file():
-        saved = json.loads(path.read_text(encoding="utf-8"))
-        launch_keys = {f.name for f in fields(LaunchOptions)}
-        differ = sorted(
-            k
-            for k in set(saved) | set(current)
-            if saved.get(k) != current.get(k) and k not in launch_keys
-        )
-        if differ:
-            raise ValueError(
-                f"{path} holds a different config (keys {differ}); use a new --run_dir "
-                "or the same settings to resume"
-            )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{CONFIG_FILE}.tmp")
-    temp.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    temp.replace(path)
-    return path
+    launch_keys = set(config_keys(LaunchOptions))
+    return write_config_json(Path(config.run_dir) / CONFIG_FILE, config, may_differ=launch_keys)
 
 
 def read_config(run_dir: str | Path) -> TokenizerTrainConfig:
     """Read ``<run_dir>/config.json``."""
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"no {CONFIG_FILE} in {run_dir}")
-    return config_from_dict(json.loads(path.read_text(encoding="utf-8")))
+    return read_config_json(Path(run_dir) / CONFIG_FILE, TokenizerTrainConfig)

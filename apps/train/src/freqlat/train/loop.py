@@ -1,30 +1,27 @@
-"""The tokenizer training loop: resume, alternate generator/discriminator steps, log, checkpoint.
+"""The tokenizer training loop: resume, alternate autoencoder/discriminator steps, log, checkpoint.
 
 One step: the tokenizer's forward (under DDP when there are several processes), the loss's
-generator step, a clipped optimiser step over the tokenizer and the loss's own parameters; then,
-once the GAN is on, the discriminator step with its own optimiser; then the EMA. The loss is driven through its ``generator_step`` / ``discriminator_step`` methods rather
-than ``forward``, so DDP cannot wrap it: its few parameters (logvar, VF projection,
-discriminators) start from rank 0's values and have their gradients averaged over ranks
-explicitly.
+autoencoder step, a clipped optimiser step over the tokenizer and the loss's own parameters;
+then, once the GAN is on, the discriminator step with its own optimiser; then the EMA. The loss
+is driven through its ``autoencoder_step`` / ``discriminator_step`` methods rather than
+``forward``, so DDP cannot wrap it: its few parameters (logvar, VF projection, discriminators)
+start from rank 0's values and have their gradients averaged over ranks explicitly.
 
+Precision, optimiser steps, throughput and checkpoints come from :mod:`freqlat.core.training`.
 A checkpoint holds everything a restart needs (model, EMA, loss state, both optimisers, both
-grad scalers, the data position and every RNG; the LR is a function of the step), so a run killed at any point
-and restarted from its latest checkpoint continues bit for bit as if it had never stopped.
+grad scalers, the data position and every RNG; the LR is a function of the step), so a run
+killed at any point and restarted from its latest checkpoint continues bit for bit as if it had
+never stopped.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 from torchvision.utils import make_grid, save_image
 
 from freqlat.core import (
@@ -32,14 +29,19 @@ from freqlat.core import (
     DistributedContext,
     MetricWriter,
     PreemptionGuard,
-    latest_checkpoint,
-    load_checkpoint,
+    RunCheckpoints,
+    ThroughputMeter,
+    autocast,
+    broadcast_from_main,
+    grad_scaler,
+    lr_factor,
+    optimizer_step,
     progress,
-    save_checkpoint,
     seed_everything,
+    set_learning_rate,
     setup_logging,
+    wrap_ddp,
 )
-from freqlat.core.distributed import broadcast_from_main, is_distributed
 from freqlat.train.components import (
     LossState,
     build_loader,
@@ -47,7 +49,6 @@ from freqlat.train.components import (
     build_optimizer,
     build_training_loss,
     grid_batch,
-    set_learning_rate,
 )
 from freqlat.train.config import TokenizerTrainConfig
 
@@ -56,50 +57,6 @@ logger = logging.getLogger("freqlat.train")
 CHECKPOINT_DIR = "checkpoints"
 GRID_DIR = "grids"
 EXPORT_DIR = "export"
-
-
-def all_reduce_gradients(params: Iterable[nn.Parameter]) -> None:
-    """Average the gradients of ``params`` over ranks (no-op in a single process)."""
-    if not is_distributed():
-        return
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)
-    flat /= dist.get_world_size()
-    offset = 0
-    for grad in grads:
-        grad.copy_(flat[offset : offset + grad.numel()].view_as(grad))
-        offset += grad.numel()
-
-
-def _autocast(config: TokenizerTrainConfig, device: torch.device):
-    if config.precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if config.precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-def _optimizer_step(
-    loss: torch.Tensor,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    params: list[nn.Parameter],
-    shared: list[nn.Parameter],
-    grad_clip: float,
-) -> torch.Tensor | None:
-    """Backward, average ``shared`` grads over ranks, clip, step. Returns the grad norm."""
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
-    all_reduce_gradients(shared)
-    norm = None
-    if grad_clip > 0:
-        scaler.unscale_(optimizer)
-        norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
-    scaler.step(optimizer)
-    scaler.update()
-    return norm
 
 
 @torch.no_grad()
@@ -116,7 +73,7 @@ def save_grid(
     for model in models:
         was_training = model.training
         model.eval()
-        with _autocast(config, device):
+        with autocast(config.precision, device):
             rows.append(model(x, sample=False).recon.float().clamp(-1, 1))
         model.train(was_training)
     grid = make_grid(torch.cat(rows).cpu(), nrow=x.shape[0], padding=2, pad_value=-1.0)
@@ -150,49 +107,29 @@ def train_tokenizer(
     disc_lr = config.lr if config.disc_lr is None else config.disc_lr
     ae_opt = build_optimizer(ae_params, config.lr, config)
     disc_opt = build_optimizer(disc_params, disc_lr, config)
-    fp16 = config.precision == "fp16"
-    ae_scaler = torch.amp.GradScaler(device.type, enabled=fp16)
-    disc_scaler = torch.amp.GradScaler(device.type, enabled=fp16)
+    ae_scaler = grad_scaler(config.precision, device)
+    disc_scaler = grad_scaler(config.precision, device)
     loader = build_loader(config, ctx)
+    checkpoints = RunCheckpoints(
+        run_dir / CHECKPOINT_DIR,
+        weights={"model": model, "ema": ema, "loss": LossState(loss)},
+        states={
+            "ae_optimizer": ae_opt,
+            "disc_optimizer": disc_opt,
+            "ae_scaler": ae_scaler,
+            "disc_scaler": disc_scaler,
+            "data": loader,
+        },
+        keep_last=config.keep_checkpoints,
+    )
+    step = checkpoints.resume()
 
-    weights = {"model": model, "ema": ema, "loss": LossState(loss)}
-    states = {
-        "ae_optimizer": ae_opt,
-        "disc_optimizer": disc_opt,
-        "ae_scaler": ae_scaler,
-        "disc_scaler": disc_scaler,
-        "data": loader,
-    }
-    checkpoints = run_dir / CHECKPOINT_DIR
-    step = 0
-    latest = latest_checkpoint(checkpoints)
-    if latest is not None:
-        step = load_checkpoint(latest, weights=weights, states=states).step
-        logger.info("resumed from %s at step %d", latest, step)
-
-    def checkpoint(terms: dict[str, float]) -> None:
-        save_checkpoint(
-            checkpoints,
-            step,
-            weights=weights,
-            states=states,
-            metadata={"config": config.to_dict(), "terms": terms},
-            keep_last=config.keep_checkpoints,
-        )
-
-    if ctx.world_size > 1:
-        ddp_kwargs: dict[str, Any] = {"find_unused_parameters": config.find_unused_parameters}
-        if device.type == "cuda":
-            ddp_kwargs["device_ids"] = [device]
-        trained: nn.Module = DistributedDataParallel(model, **ddp_kwargs)
-    else:
-        trained = model
+    trained = wrap_ddp(model, ctx, find_unused_parameters=config.find_unused_parameters)
     model.train()
     loss.train()
     writer = MetricWriter(run_dir / "tensorboard" if ctx.is_main else None)
     grid_images = grid_batch(config) if ctx.is_main else None
     terms_logged: dict[str, float] = {}
-    saved_at = step
     logger.info(
         "training %s on %s: steps %d/%d, %d process(es), batch %d per process, %s",
         config.preset,
@@ -205,43 +142,50 @@ def train_tokenizer(
     )
     bar = progress(total=config.steps, initial=step, desc=config.preset)
     stream = iter(loader)
-    # Throughput: wall time and time blocked on the data loader, from the end of the first step
-    # of this start (which pays for start-up); per logging interval and for the whole start.
-    throughput = _Throughput(config.batch_size)
+    throughput = ThroughputMeter(config.batch_size)
+
+    def metadata() -> dict[str, Any]:
+        return {"config": config.to_dict(), "terms": terms_logged}
+
+    def close() -> None:
+        writer.close()
+        bar.close()
+
     while step < config.steps:
-        if guard is not None and guard.should_stop(device):
-            if saved_at != step:
-                checkpoint(terms_logged)
-            writer.close()
-            bar.close()
-            guard.requeue()
-        waited = time.perf_counter()
-        images, _ = next(stream)
-        images = images.to(device, non_blocking=True)
-        throughput.data_wait(time.perf_counter() - waited)
-        lr = set_learning_rate(ae_opt, config.lr, step, config)
-        set_learning_rate(disc_opt, disc_lr, step, config)
-        with _autocast(config, device):
+        checkpoints.stop_if_requested(guard, step, device, metadata, before_exit=close)
+        with throughput.waiting():
+            images, _ = next(stream)
+            images = images.to(device, non_blocking=True)
+        factor = lr_factor(
+            step,
+            steps=config.steps,
+            warmup=config.warmup_steps,
+            schedule=config.lr_schedule,
+            min_ratio=config.min_lr_ratio,
+        )
+        lr = set_learning_rate(ae_opt, config.lr * factor)
+        set_learning_rate(disc_opt, disc_lr * factor)
+        with autocast(config.precision, device):
             output = trained(images)
-            terms = loss.generator_step(model, images, output, step)
-        grad_norm = _optimizer_step(
+            terms = loss.autoencoder_step(model, images, output, step)
+        grad_norm = optimizer_step(
             terms["loss"],
             ae_opt,
             ae_scaler,
             ae_params,
-            loss.autoencoder_parameters(),
-            config.grad_clip,
+            shared=loss.autoencoder_parameters(),
+            grad_clip=config.grad_clip,
         )
         if loss.discriminator_active(step):
-            with _autocast(config, device):
+            with autocast(config.precision, device):
                 disc_terms = loss.discriminator_step(images, output, step)
-            _optimizer_step(
+            optimizer_step(
                 disc_terms["loss"],
                 disc_opt,
                 disc_scaler,
                 disc_params,
-                disc_params,
-                config.grad_clip,
+                shared=disc_params,
+                grad_clip=config.grad_clip,
             )
             terms.update({f"disc/{k}": v for k, v in disc_terms.items()})
         ema.update(model)
@@ -259,18 +203,12 @@ def train_tokenizer(
             logger.info("step %d: %s", step, shown)
             bar.set_postfix(loss=f"{terms_logged['loss']:.4g}")
         if grid_images is not None and (step % config.grid_every == 0 or step == config.steps):
-            grid = save_grid(
-                run_dir / GRID_DIR / f"step_{step:09d}.png",
-                grid_images,
-                [model, ema.module],
-                config,
-            )
+            grid_path = run_dir / GRID_DIR / f"step_{step:09d}.png"
+            grid = save_grid(grid_path, grid_images, [model, ema.module], config)
             writer.image("recon/grid", grid, step)
         if step % config.checkpoint_every == 0 or step == config.steps:
-            checkpoint(terms_logged)
-            saved_at = step
-    bar.close()
-    writer.close()
+            checkpoints.save(step, metadata())
+    close()
     if ctx.is_main:
         export(run_dir, model, ema)
     return {
@@ -279,53 +217,6 @@ def train_tokenizer(
         "terms": terms_logged,
         "throughput": throughput.total(),
     }
-
-
-class _Throughput:
-    """Images/s per process and the share of wall time spent waiting for data.
-
-    Counting starts when the first step of a start has finished, so model building, resuming
-    and the first (warm-up) step are left out.
-    """
-
-    def __init__(self, batch_size: int) -> None:
-        self.batch_size = batch_size
-        self.started: float | None = None
-        self.steps = 0
-        self.waited = 0.0
-        self.mark = (0, 0.0, 0.0)  # steps, waited, time at the last interval()
-
-    def data_wait(self, seconds: float) -> None:
-        if self.started is not None:
-            self.waited += seconds
-
-    def step_done(self) -> None:
-        if self.started is None:
-            self.started = time.perf_counter()
-            self.mark = (0, 0.0, self.started)
-        else:
-            self.steps += 1
-
-    def _since(self, steps: int, waited: float, since: float) -> dict[str, float]:
-        elapsed = time.perf_counter() - since
-        if self.steps == steps or elapsed <= 0:
-            return {}
-        return {
-            "time/images_per_s": (self.steps - steps) * self.batch_size / elapsed,
-            "time/data_wait_fraction": (self.waited - waited) / elapsed,
-        }
-
-    def interval(self) -> dict[str, float]:
-        """Throughput since the previous call (empty before the first counted step)."""
-        if self.started is None:
-            return {}
-        values = self._since(*self.mark)
-        self.mark = (self.steps, self.waited, time.perf_counter())
-        return values
-
-    def total(self) -> dict[str, float]:
-        """Throughput over every counted step of this start."""
-        return {} if self.started is None else self._since(0, 0.0, self.started)
 
 
 def export(run_dir: Path, model: nn.Module, ema: EMA) -> None:

@@ -1,83 +1,91 @@
 """freqlat.core: what the freqlat apps share.
 
 Data (ImageNet layout, image folders, the embedded scikit-image photographs), a resumable data
-order, atomic training checkpoints, EMA, torch.distributed set-up, the submitit launcher and
-rank-0 logging.
+order, atomic training checkpoints, EMA, torch.distributed set-up, the submitit launcher,
+rank-0 logging, typed run configs (command line, ``--help``, ``config.json``) and the training
+harness the loops are written over (precision, optimiser steps, throughput, resume).
+
+Names are imported on first use, so that a command line can parse its arguments and print its
+``--help`` (:mod:`freqlat.core.config`, :class:`LaunchOptions`) before torch is loaded.
 """
 
-from freqlat.core.checkpoint import (
-    CheckpointInfo,
-    latest_checkpoint,
-    list_checkpoints,
-    load_checkpoint,
-    prune_checkpoints,
-    read_metadata,
-    save_checkpoint,
-)
-from freqlat.core.data import (
-    CROPS,
-    BadImageError,
-    ImageFolderDataset,
-    adm_center_crop,
-    imagenet_split,
-    load_rgb,
-    resize_center_crop,
-)
-from freqlat.core.distributed import (
-    DistributedContext,
-    all_reduce_mean,
-    barrier,
-    broadcast_from_main,
-    cleanup,
-    detect_placement,
-    get_rank,
-    get_world_size,
-    init_distributed,
-    is_main,
-    seed_everything,
-)
-from freqlat.core.ema import EMA
-from freqlat.core.embedded import EmbeddedPhotos, open_dataset
-from freqlat.core.launcher import LaunchOptions, PreemptionGuard, launch, make_executor
-from freqlat.core.log import MetricWriter, progress, setup_logging
-from freqlat.core.sampler import ResumableLoader, ResumableSampler
+from __future__ import annotations
 
-__all__ = [
-    "CROPS",
-    "EMA",
-    "BadImageError",
-    "CheckpointInfo",
-    "DistributedContext",
-    "EmbeddedPhotos",
-    "ImageFolderDataset",
-    "LaunchOptions",
-    "MetricWriter",
-    "PreemptionGuard",
-    "ResumableLoader",
-    "ResumableSampler",
-    "adm_center_crop",
-    "all_reduce_mean",
-    "barrier",
-    "broadcast_from_main",
-    "cleanup",
-    "detect_placement",
-    "get_rank",
-    "get_world_size",
-    "imagenet_split",
-    "init_distributed",
-    "is_main",
-    "latest_checkpoint",
-    "launch",
-    "list_checkpoints",
-    "load_checkpoint",
-    "load_rgb",
-    "make_executor",
-    "open_dataset",
-    "progress",
-    "prune_checkpoints",
-    "read_metadata",
-    "resize_center_crop",
-    "save_checkpoint",
-    "seed_everything",
-    "setup_logging",
-]
+from freqlat.core.lazy import lazy_exports
+
+_EXPORTS: dict[str, str] = {
+    # checkpoints
+    "CheckpointInfo": "checkpoint",
+    "latest_checkpoint": "checkpoint",
+    "list_checkpoints": "checkpoint",
+    "load_checkpoint": "checkpoint",
+    "prune_checkpoints": "checkpoint",
+    "read_metadata": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    # typed configs
+    "CONFIG_FILE": "config",
+    "ConfigKey": "config",
+    "add_config_arguments": "config",
+    "build_config": "config",
+    "check_value": "config",
+    "config_field": "config",
+    "config_from_dict": "config",
+    "config_keys": "config",
+    "config_to_dict": "config",
+    "parse_overrides": "config",
+    "parse_value": "config",
+    "read_config_json": "config",
+    "typed_values": "config",
+    "write_config_json": "config",
+    # data
+    "CROPS": "data",
+    "BadImageError": "data",
+    "ImageFolderDataset": "data",
+    "adm_center_crop": "data",
+    "imagenet_split": "data",
+    "load_rgb": "data",
+    "resize_center_crop": "data",
+    "EmbeddedPhotos": "embedded",
+    "open_dataset": "embedded",
+    # distributed
+    "DistributedContext": "distributed",
+    "all_reduce_mean": "distributed",
+    "barrier": "distributed",
+    "broadcast_from_main": "distributed",
+    "cleanup": "distributed",
+    "detect_placement": "distributed",
+    "get_rank": "distributed",
+    "get_world_size": "distributed",
+    "init_distributed": "distributed",
+    "is_main": "distributed",
+    "seed_everything": "distributed",
+    "EMA": "ema",
+    # launching
+    "LAUNCHERS": "launch_options",
+    "LaunchOptions": "launch_options",
+    "PreemptionGuard": "launcher",
+    "launch": "launcher",
+    "make_executor": "launcher",
+    # logging
+    "MetricWriter": "log",
+    "progress": "log",
+    "setup_logging": "log",
+    # training harness
+    "LR_SCHEDULES": "recipe",
+    "PRECISIONS": "recipe",
+    "lr_factor": "recipe",
+    "ResumableLoader": "sampler",
+    "ResumableSampler": "sampler",
+    "RunCheckpoints": "training",
+    "ThroughputMeter": "training",
+    "all_reduce_gradients": "training",
+    "autocast": "training",
+    "grad_scaler": "training",
+    "optimizer_step": "training",
+    "set_learning_rate": "training",
+    "wrap_ddp": "training",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -20,7 +20,6 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,84 +29,17 @@ import torch.distributed as dist
 from submitit.core.job_environment import SignalHandler
 
 from freqlat.core.distributed import get_rank, is_distributed
+from freqlat.core.launch_options import LaunchOptions
 
 logger = logging.getLogger(__name__)
-
-LAUNCHERS: tuple[str, ...] = ("local", "local-submitit", "debug", "slurm")
-"""Accepted values of :attr:`LaunchOptions.launcher`."""
-
-
-@dataclass
-class LaunchOptions:
-    """Where and how a job runs.
-
-    ``launcher``: ``local`` calls the job in this process; ``debug`` uses submitit's
-    DebugExecutor (in this process, on ``job.result()``); ``local-submitit`` runs
-    ``tasks_per_node`` processes on this machine with submitit's LocalExecutor (real signals and
-    requeue, for tests); ``slurm`` submits an sbatch job of ``nodes`` x ``tasks_per_node`` tasks.
-
-    ``tasks_per_node`` None (the default) becomes one task per GPU, at least one, when the options
-    are made. A task drives one GPU, so on SLURM a job with GPUs needs exactly one task per GPU;
-    a job without GPUs (``gpus_per_node=0``) may run any number of CPU tasks (gloo), each with
-    ``cpus_per_task`` CPUs.
-    """
-
-    launcher: str = "local"
-    nodes: int = 1
-    gpus_per_node: int = 1
-    tasks_per_node: int | None = None
-    cpus_per_task: int = 8
-    mem_gb: int | None = None
-    partition: str | None = None
-    account: str | None = None
-    qos: str | None = None
-    timeout_min: int = 24 * 60
-    job_name: str = "freqlat"
-    max_num_timeout: int = 10
-    signal_delay_s: int = 120
-    slurm_additional_parameters: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.launcher not in LAUNCHERS:
-            raise ValueError(f"unknown launcher {self.launcher!r}; choose one of {LAUNCHERS}")
-        if self.gpus_per_node < 0:
-            raise ValueError(f"gpus_per_node must be non-negative, got {self.gpus_per_node}")
-        if self.tasks_per_node is None:
-            self.tasks_per_node = max(1, self.gpus_per_node)
-        for name in ("nodes", "tasks_per_node", "cpus_per_task", "timeout_min"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if (
-            self.launcher == "slurm"
-            and self.gpus_per_node
-            and self.tasks_per_node != self.gpus_per_node
-        ):
-            raise ValueError(
-                f"tasks_per_node ({self.tasks_per_node}) must equal gpus_per_node "
-                f"({self.gpus_per_node}) on SLURM: each task drives one GPU "
-                "(more tasks than GPUs need gpus_per_node 0, a CPU job)"
-            )
-
-    @property
-    def use_cuda(self) -> bool | None:
-        """Where the job's processes compute, for :func:`freqlat.core.init_distributed`.
-
-        False when the job has no GPUs (``gpus_per_node=0``: CPU even where CUDA is visible, so a
-        CPU job never takes a GPU it was not given); True for a SLURM job with GPUs (a missing
-        CUDA is then an error, not a silent CPU run); None for the local launchers with GPUs
-        (CUDA where available).
-        """
-        if self.gpus_per_node == 0:
-            return False
-        return True if self.launcher == "slurm" else None
 
 
 def make_executor(options: LaunchOptions, folder: str | os.PathLike[str]) -> submitit.Executor:
     """Build the submitit executor for ``options`` with its logs and pickles under ``folder``.
 
-    For ``slurm`` there are ``tasks_per_node`` tasks per node (one per GPU), each with
-    ``cpus_per_task`` CPUs; partition, account, qos and ``slurm_additional_parameters`` (any
-    other sbatch option) are passed through.
+    For ``slurm`` there are ``options.tasks`` tasks per node (by default one per GPU, one on
+    CPU-only nodes), each with ``cpus_per_task`` CPUs; partition, account, qos and
+    ``slurm_additional_parameters`` (any other sbatch option) are passed through.
     """
     folder = Path(folder)
     if options.launcher == "debug":
@@ -116,7 +48,7 @@ def make_executor(options: LaunchOptions, folder: str | os.PathLike[str]) -> sub
         executor = submitit.LocalExecutor(folder, max_num_timeout=options.max_num_timeout)
         executor.update_parameters(
             timeout_min=options.timeout_min,
-            tasks_per_node=options.tasks_per_node,
+            tasks_per_node=options.tasks,
             signal_delay_s=options.signal_delay_s,
         )
         return executor
@@ -134,7 +66,7 @@ def slurm_parameters(options: LaunchOptions) -> dict[str, Any]:
     params: dict[str, Any] = {
         "name": options.job_name,
         "nodes": options.nodes,
-        "tasks_per_node": options.tasks_per_node,
+        "tasks_per_node": options.tasks,
         "cpus_per_task": options.cpus_per_task,
         "timeout_min": options.timeout_min,
         "slurm_signal_delay_s": options.signal_delay_s,

@@ -8,6 +8,7 @@ from freqlat.metrics.distances import (
     inception_score,
     trace_sqrt_product,
 )
+from freqlat.metrics.frequency import FrequencyAnalysis
 from freqlat.metrics.inception import InceptionFeatures, InceptionOutput, to_uint8
 from freqlat.metrics.manifold import (
     DISTANCES,
@@ -26,6 +27,7 @@ from freqlat.metrics.pixel import (
     ssim,
 )
 from freqlat.metrics.reference import (
+    PROTOCOL_ALIASES,
     PROTOCOLS,
     InceptionMetrics,
     Protocol,
@@ -41,8 +43,10 @@ __all__ = [
     "DISTANCES",
     "LPIPS",
     "PROTOCOLS",
+    "PROTOCOL_ALIASES",
     "FeatureBank",
     "FeatureStatistics",
+    "FrequencyAnalysis",
     "InceptionFeatures",
     "InceptionMetrics",
     "InceptionOutput",

@@ -117,13 +117,13 @@ class FeatureBank:
 class ReconstructionMetrics:
     """The reconstruction table's pixel columns, accumulated over batches of [-1, 1] images.
 
-    ``compute()`` returns ``recon`` (pixel MSE), ``low`` and ``high`` (Haar band MSEs, SPEC section
-    1), ``psnr`` (mean of per-image PSNR), ``psnr_dataset`` (PSNR of the pooled MSE), ``ssim``
-    (mean per-image SSIM) and, when an ``lpips`` module is given, ``lpips`` (mean per-image
+    ``compute()`` returns ``recon`` (pixel MSE), ``low`` and ``high`` (Haar band MSEs, the FA-VAE
+    README's columns, docs/reproduction.md), ``psnr`` (mean of per-image PSNR), ``psnr_dataset``
+    (PSNR of the pooled MSE), ``ssim`` (mean per-image SSIM) and, when an ``lpips`` module is given, ``lpips`` (mean per-image
     distance). PSNR/SSIM use ``data_range = 2`` (images in [-1, 1]).
 
     ``check_range=False`` accepts reconstructions outside [-1, 1]: raw decoder outputs, which the
-    seed's evaluation measures before any clamping. Recon, Low, High and LPIPS then see the raw
+    FA-VAE author's evaluation measures before any clamping. Recon, Low, High and LPIPS then see the raw
     values; PSNR and SSIM, defined for images inside their data range, see the reconstruction
     clamped to [-1, 1]. Originals are always checked.
     """

@@ -88,7 +88,7 @@ def resize_bilinear_tf1(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] float images to uint8 as the seed's evaluation writes its PNGs.
+    """[-1, 1] float images to uint8 as the FA-VAE author's evaluation writes its PNGs.
 
     ``round(clamp((x + 1) / 2, 0, 1) * 255)`` in float32, rounding half to even (numpy's and
     torch's ``round``).

@@ -1,6 +1,6 @@
 """Pixel-space reconstruction metrics: MSE, the Low/High wavelet band errors, PSNR and SSIM.
 
-Images are N x C x H x W float tensors. MSE and the band errors follow SPEC section 1 (images in
+Images are N x C x H x W float tensors. MSE and the band errors are the FA-VAE README's columns (docs/reproduction.md: images in
 [-1, 1], one-level Haar DWT with ``mode="zero"``); PSNR and SSIM take the data range explicitly
 (2.0 for images in [-1, 1], 255.0 for uint8 values), because a silent default range is the most
 common way published PSNR/SSIM numbers disagree.
@@ -34,7 +34,7 @@ def recon_mse(x: torch.Tensor, y: torch.Tensor, *, check_range: bool = True) -> 
 def band_errors(
     x: torch.Tensor, y: torch.Tensor, *, check_range: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """SPEC's Low and High columns: MSE of the Haar LL band and of the three detail bands.
+    """The FA-VAE README's Low and High columns: MSE of the Haar LL band and of the detail bands.
 
     Computed by :func:`freqlat.wavelets.band_mse` (one-level orthonormal Haar, ``mode="zero"``).
     For even image sizes ``recon_mse == (low + 3 * high) / 4``. ``check_range=False`` lets ``y``

@@ -12,6 +12,7 @@ samples, N x H x W x 3) and optionally ``mu``/``sigma`` (pool statistics) and ``
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from freqlat.metrics.accumulators import FeatureBank, FeatureStatistics
 from freqlat.metrics.distances import frechet_distance, inception_score
 from freqlat.metrics.inception import InceptionFeatures, ResizeMode, to_uint8
 from freqlat.metrics.manifold import check_distances, precision_recall
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,11 +41,11 @@ class Protocol:
 
 
 PROTOCOLS = {
-    "rfid-seed": Protocol(
-        "rfid-seed",
+    "rfid-fa-vae": Protocol(
+        "rfid-fa-vae",
         "tf1",
         "torch-fidelity",
-        "rFID as the seed README measures it: originals and reconstructions rounded to uint8, "
+        "rFID as the FA-VAE README measures it: originals and reconstructions rounded to uint8, "
         "torch-fidelity's Inception (TF1 bilinear resize to 299, (x-128)/128), 2048-d pool FID.",
     ),
     "rfid-lightningdit": Protocol(
@@ -64,8 +67,18 @@ PROTOCOLS = {
 }
 
 
+PROTOCOL_ALIASES: dict[str, str] = {"rfid-seed": "rfid-fa-vae"}
+"""Former protocol names, still accepted for one release: old name -> name."""
+
+
 def get_protocol(name: str) -> Protocol:
-    """Look a protocol up by name; ValueError lists the known names."""
+    """Look a protocol up by name (a former name logs that it is an alias); ValueError lists
+    the known names."""
+    if name in PROTOCOL_ALIASES:
+        logger.warning(
+            "protocol %r is an alias of %r, kept for one release", name, PROTOCOL_ALIASES[name]
+        )
+        name = PROTOCOL_ALIASES[name]
     if name not in PROTOCOLS:
         raise ValueError(f"unknown protocol {name!r}; known: {sorted(PROTOCOLS)}")
     return PROTOCOLS[name]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+import torch
 from torch import Tensor, nn
 
 from freqlat.tokenizers.configs import config_from_dict
@@ -19,6 +21,7 @@ from freqlat.tokenizers.pretrained import (
     read_pretrained_meta,
     write_pretrained,
 )
+from freqlat.tokenizers.types import DiagonalGaussian
 
 __all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "ConvTokenizer", "Tokenizer", "load_state_strict"]
 
@@ -112,6 +115,30 @@ class Tokenizer(nn.Module, ABC):
     @abstractmethod
     def decode(self, z: Tensor) -> Tensor:
         """Images from latents ``z``."""
+
+    # ---- the latent a generator sees ----------------------------------------------------------
+    def encode_latent(
+        self,
+        x: Tensor,
+        *,
+        sample: bool,
+        generator: torch.Generator | Sequence[torch.Generator] | None = None,
+    ) -> Tensor:
+        """The N x latent_channels x h x w latent of images ``x`` that ``decode`` takes.
+
+        KL models (FA-VAE included, over its joint ``[high, low]`` latent): a posterior sample
+        with ``sample=True`` (drawn from ``generator``: one for the batch, or one per image, see
+        :meth:`DiagonalGaussian.sample`), else the posterior mode. This default serves every
+        tokenizer whose ``encode`` returns a :class:`DiagonalGaussian`; a VQ model overrides it
+        with its quantised latent.
+        """
+        posterior = self.encode(x)
+        if not isinstance(posterior, DiagonalGaussian):
+            raise TypeError(
+                f"{type(self).__name__}.encode gives {type(posterior).__name__}, not a "
+                "DiagonalGaussian: the model must define encode_latent itself"
+            )
+        return posterior.sample(generator) if sample else posterior.mode()
 
     # ---- latent statistics --------------------------------------------------------------------
     def latent_groups(self) -> dict[str, tuple[int, int]]:

@@ -7,15 +7,21 @@ Two conventions are served by one accumulator:
 
 Per-channel running (count, mean, M2) are merged batch by batch with Chan's parallel form of
 Welford's algorithm in float64; a group's global moments follow exactly from its channels'
-moments because every channel sees the same number of values.
+moments because every channel sees the same number of values. :func:`compute_latent_statistics`
+runs a tokenizer over image batches and accumulates the latents a generator would see
+(``encode_latent``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from freqlat.tokenizers.base import Tokenizer
 
 
 class LatentStatistics:
@@ -144,3 +150,32 @@ class LatentStatistics:
         stats.mean = torch.tensor(state["mean"], dtype=torch.float64)
         stats.m2 = torch.tensor(state["m2"], dtype=torch.float64)
         return stats
+
+
+@torch.no_grad()
+def compute_latent_statistics(
+    model: Tokenizer,
+    batches: Iterable[Tensor],
+    *,
+    sample: bool = False,
+    flip: bool = False,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> LatentStatistics:
+    """Accumulate ``model``'s latent statistics over image batches (N x 3 x H x W in [-1, 1]).
+
+    The latents are ``model.encode_latent``'s: the posterior mode, or with ``sample`` posterior
+    samples drawn from one generator seeded with ``seed`` on ``device`` (VQ models: the
+    quantised latent either way). ``flip`` adds each image's left-right mirror, as
+    LightningDiT's latent cache does.
+    """
+    device = torch.device(device)
+    model = model.to(device).eval()
+    stats = model.new_latent_statistics()
+    generator = torch.Generator(device).manual_seed(seed) if sample else None
+    for images in batches:
+        images = images.to(device)
+        if flip:
+            images = torch.cat([images, images.flip(-1)])
+        stats.update(model.encode_latent(images, sample=sample, generator=generator))
+    return stats

@@ -6,6 +6,7 @@ reads a :class:`TokenizerOutput` and never needs to know which model produced it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -53,14 +54,31 @@ class DiagonalGaussian:
         """Variance exp(logvar)."""
         return torch.exp(self.logvar)
 
-    def sample(self, generator: torch.Generator | None = None) -> Tensor:
-        """Reparameterised sample mean + std * eps (differentiable in mean and logvar)."""
-        eps = torch.randn(
-            self.mean.shape,
-            generator=generator,
-            device=self.mean.device,
-            dtype=self.mean.dtype,
-        )
+    def sample(
+        self, generator: torch.Generator | Sequence[torch.Generator] | None = None
+    ) -> Tensor:
+        """Reparameterised sample mean + std * eps (differentiable in mean and logvar).
+
+        ``generator`` is one generator for the whole batch (on the latent's device), or one per
+        item: item i's noise is then drawn from ``generator[i]`` on that generator's device (in
+        float32, then moved), so that it does not depend on how items are batched.
+        """
+        if generator is None or isinstance(generator, torch.Generator):
+            eps = torch.randn(
+                self.mean.shape,
+                generator=generator,
+                device=self.mean.device,
+                dtype=self.mean.dtype,
+            )
+        else:
+            if len(generator) != self.mean.shape[0]:
+                raise ValueError(
+                    f"{len(generator)} generators for a batch of {self.mean.shape[0]} latents"
+                )
+            shape = self.mean.shape[1:]
+            eps = torch.stack(
+                [torch.randn(shape, generator=g, device=g.device) for g in generator]
+            ).to(self.mean)
         return self.mean + self.std * eps
 
     def mode(self) -> Tensor:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import torch
 from torch import Tensor, nn
 
 from freqlat.tokenizers.backbone import Decoder, Encoder
@@ -58,6 +61,22 @@ class MultiScaleVQVAE(ConvTokenizer):
         """Quantise images N x 3 x H x W; the result holds latent, indices and VQ loss."""
         self.check_images(x)
         return self.quantize(self.quant_conv(self.encoder(x)))
+
+    def encode_latent(
+        self,
+        x: Tensor,
+        *,
+        sample: bool,
+        generator: torch.Generator | Sequence[torch.Generator] | None = None,
+    ) -> Tensor:
+        """The quantised latent of images ``x`` (N x C x h x w): quantisation is deterministic,
+        so ``sample`` and ``generator`` change nothing."""
+        return self.encode(x).quantized
+
+    def encode_indices(self, x: Tensor) -> list[Tensor]:
+        """The token indices of images ``x``, one N x pn x pn long tensor per scale (coarse
+        first); :meth:`decode_indices` maps them back to images."""
+        return self.encode(x).indices
 
     def decode(self, z: Tensor) -> Tensor:
         """Image N x 3 x H x W (unclamped) from a quantised latent N x C x h x w."""

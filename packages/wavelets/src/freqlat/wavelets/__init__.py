@@ -2,7 +2,7 @@
 
 The layout follows pytorch_wavelets: ``dwt2`` returns ``(low, highs)`` with ``highs`` a list,
 finest level first, of ``N x C x 3 x h x w`` tensors ordered LH, HL, HH. One-level Haar, the case
-FA-VAE and the seed's metrics use, runs through a fused convolution.
+FA-VAE and the FA-VAE README's metrics use, runs through a fused convolution.
 """
 
 from ._haar import haar_dwt2, haar_idwt2

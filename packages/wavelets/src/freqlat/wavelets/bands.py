@@ -3,7 +3,7 @@
 FA-VAE's high-frequency branch sees the three detail bands of every colour as channels of one
 image, colour-major: R-LH, R-HL, R-HH, G-LH, G-HL, G-HH, B-LH, B-HL, B-HH. Both bands are divided by
 2 before encoding (orthonormal Haar LL of a [-1, 1] image lies in [-2, 2]) and multiplied by 2 on
-the way back (SPEC §2).
+the way back (HY-Wong/LightningDiT `vavae/analysis.py`; docs/reproduction.md).
 """
 
 from __future__ import annotations

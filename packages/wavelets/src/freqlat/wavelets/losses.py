@@ -1,4 +1,4 @@
-"""Wavelet-domain errors: the seed's Low/High columns and a per-band weighted training loss."""
+"""Wavelet-domain errors: the FA-VAE README's Low/High columns and a per-band weighted training loss."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ __all__ = ["WaveletLoss", "band_mse", "multilevel_band_mse"]
 
 
 def band_mse(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The seed table's Low and High columns for two image batches (SPEC §1).
+    """The FA-VAE README's Low and High columns for two image batches (docs/reproduction.md).
 
     One-level orthonormal Haar DWT (pytorch_wavelets convention, mode "zero") of both batches;
     ``low`` is the MSE between the LL subbands and ``high`` the MSE over all three detail subbands

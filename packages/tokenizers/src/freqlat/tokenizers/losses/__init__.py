@@ -2,7 +2,7 @@
 
 Every loss returns a dict of named terms: ``"loss"`` is the one to backpropagate, the others are
 detached values for logging. Training alternates two optimisers: the autoencoder (with the
-loss's ``autoencoder_parameters()``) on ``generator_step``, then the discriminator(s) on
+loss's ``autoencoder_parameters()``) on ``autoencoder_step``, then the discriminator(s) on
 ``discriminator_step``.
 """
 
@@ -18,7 +18,7 @@ from freqlat.tokenizers.losses.frequency import (
 from freqlat.tokenizers.losses.gan import (
     NLayerDiscriminator,
     adaptive_weight,
-    generator_adversarial_loss,
+    adversarial_loss,
     hinge_d_loss,
     init_discriminator_weights,
     vanilla_d_loss,
@@ -43,10 +43,10 @@ __all__ = [
     "VFLoss",
     "VFLossConfig",
     "adaptive_weight",
+    "adversarial_loss",
     "create_tokenizer_loss",
     "default_weights_dirs",
     "detail_energy_weights",
-    "generator_adversarial_loss",
     "hinge_d_loss",
     "init_discriminator_weights",
     "load_foundation_model",

@@ -1,6 +1,6 @@
 """The LDM autoencoder loss ("LPIPS with discriminator") for KL and VQ tokenizers.
 
-Generator step (one optimiser over the autoencoder, ``logvar`` and the VF projection):
+Autoencoder step (one optimiser over the autoencoder, ``logvar`` and the VF projection):
 
 - ``objective="kl"`` (LDM / VA-VAE / FA-VAE branches): per-pixel reconstruction
   r = |x - x_hat| + w_p * LPIPS(x, x_hat) (the per-image LPIPS is broadcast to every pixel),
@@ -10,7 +10,7 @@ Generator step (one optimiser over the autoencoder, ``logvar`` and the VF projec
   public): NLL = mean of r (no ``logvar``), plus ``codebook_weight`` times the model's
   ``vq_loss`` (codebook + 0.25 * commitment MSE; the gradient reaches the encoder through the
   straight-through estimator inside the quantiser).
-- Both: hinge GAN with a PatchGAN, its generator term scaled by the adaptive weight taken on the
+- Both: hinge GAN with a PatchGAN, its adversarial term scaled by the adaptive weight taken on the
   decoder's last conv weight and by the ``disc_start`` switch; optionally VA-VAE's VF loss with its
   own adaptive weight taken on the encoder's last conv weight.
 
@@ -30,7 +30,7 @@ from freqlat.tokenizers.losses.gan import (
     DISCRIMINATOR_LOSSES,
     NLayerDiscriminator,
     adaptive_weight,
-    generator_adversarial_loss,
+    adversarial_loss,
 )
 from freqlat.tokenizers.losses.vf import VFLoss
 from freqlat.tokenizers.types import BranchOutput, DiagonalGaussian, TokenizerOutput
@@ -110,14 +110,14 @@ def _zero(ref: Tensor) -> Tensor:
 
 
 class AutoencoderLoss(TrainableStateMixin, nn.Module):
-    """LDM-style autoencoder training loss with separate generator and discriminator steps.
+    """LDM-style autoencoder training loss with separate autoencoder and discriminator steps.
 
     ``perceptual`` is any frozen module mapping two N x 3 x H x W images in [-1, 1] to per-image
     distances (N or N x 1 x 1 x 1), normally ``freqlat.metrics.LPIPS``; it may be None when
     ``perceptual_weight`` is 0. ``vf`` adds VA-VAE's vision-foundation alignment loss.
     Trainable parameters: :meth:`autoencoder_parameters` (``logvar`` and the VF projection) go
     into the autoencoder's optimiser, :meth:`discriminator_parameters` into the second one.
-    The generator step also leaves gradients on the discriminator: zero them before its step.
+    The autoencoder step also leaves gradients on the discriminator: zero them before its step.
     """
 
     def __init__(
@@ -185,7 +185,7 @@ class AutoencoderLoss(TrainableStateMixin, nn.Module):
         perceptual = perceptual.float().reshape(inputs.shape[0], 1, 1, 1)
         return pixel + self.config.perceptual_weight * perceptual, pixel, perceptual.mean()
 
-    def generator_loss(
+    def autoencoder_loss(
         self,
         inputs: Tensor,
         recon: Tensor,
@@ -239,7 +239,7 @@ class AutoencoderLoss(TrainableStateMixin, nn.Module):
 
         disc_factor = self.disc_factor_at(step)
         if disc_factor > 0 and cfg.disc_weight > 0:
-            g_loss = generator_adversarial_loss(self.discriminator(recon.contiguous()).float())
+            g_loss = adversarial_loss(self.discriminator(recon.contiguous()).float())
             d_weight = adaptive_weight(
                 nll_loss,
                 g_loss,
@@ -276,16 +276,16 @@ class AutoencoderLoss(TrainableStateMixin, nn.Module):
             "logits_fake": logits_fake.detach().mean(),
         }
 
-    def generator_step(
+    def autoencoder_step(
         self, model: Any, inputs: Tensor, output: TokenizerOutput | BranchOutput, step: int
     ) -> dict[str, Tensor]:
-        """:meth:`generator_loss` for a tokenizer's (or one FA-VAE branch's) forward output.
+        """:meth:`autoencoder_loss` for a tokenizer's (or one FA-VAE branch's) forward output.
 
         ``model`` supplies ``decoder_last_weight`` and ``encoder_last_weight``; for a
         :class:`BranchOutput` the branch's own ``input`` is the target and ``inputs`` is unused.
         """
         target = output.input if isinstance(output, BranchOutput) else inputs
-        return self.generator_loss(
+        return self.autoencoder_loss(
             target,
             output.recon,
             step=step,

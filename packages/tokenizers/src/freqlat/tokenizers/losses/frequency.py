@@ -3,7 +3,8 @@
 The published FA-VAE trains its two branches with separate LDM autoencoder losses: the low
 branch (upsampled LL/2, 3 channels) as a VA-VAE with LPIPS and the VF loss, the high branch
 (detail bands/2 as 9 channels) with LPIPS weight 0, a 9-channel discriminator and no VF loss.
-:class:`FrequencyAwareLoss` sums both and adds two terms on the recomposed image (SPEC §3):
+:class:`FrequencyAwareLoss` sums both and adds two terms on the recomposed image, both ours (no
+publication defines them; docs/reproduction.md):
 
 - a per-band weighted wavelet reconstruction error (LL and each detail band of each level);
 - the mask loss: the pixel error weighted by a map of the target's own detail-band energy.
@@ -92,7 +93,7 @@ def detail_energy_weights(
     clip: float = 4.0,
     blur_sigma: float = 0.0,
 ) -> Tensor:
-    """Mask-loss weight map (N x 1 x H x W) from the target's own detail-band energy (SPEC §3).
+    """Mask-loss weight map (N x 1 x H x W) from the target's own detail-band energy (ours).
 
     e = sum over channels and the LH/HL/HH bands of the one-level Haar detail coefficients
     squared, spread back to the 2 x 2 pixels each coefficient covers, optionally Gaussian-blurred
@@ -250,14 +251,14 @@ class FrequencyAwareLoss(TrainableStateMixin, nn.Module):
         terms["loss"] = total
         return terms
 
-    def generator_step(
+    def autoencoder_step(
         self, model: Any, inputs: Tensor, output: TokenizerOutput, step: int
     ) -> dict[str, Tensor]:
         """Autoencoder-step loss for an FA-VAE forward output; ``model.low`` / ``model.high``
         supply each branch's encoder and decoder last-layer weights."""
         branches = _branches(output)
-        low = self.low.generator_step(model.low, inputs, branches["low"], step)
-        high = self.high.generator_step(model.high, inputs, branches["high"], step)
+        low = self.low.autoencoder_step(model.low, inputs, branches["low"], step)
+        high = self.high.autoencoder_step(model.high, inputs, branches["high"], step)
         image = self.image_terms(inputs, output.recon)
         terms = {f"low/{k}": v.detach() for k, v in low.items()}
         terms.update({f"high/{k}": v.detach() for k, v in high.items()})

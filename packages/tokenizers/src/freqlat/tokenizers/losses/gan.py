@@ -93,8 +93,11 @@ def vanilla_d_loss(logits_real: Tensor, logits_fake: Tensor) -> Tensor:
 DISCRIMINATOR_LOSSES = {"hinge": hinge_d_loss, "vanilla": vanilla_d_loss}
 
 
-def generator_adversarial_loss(logits_fake: Tensor) -> Tensor:
-    """Generator side of the hinge / vanilla GAN as used by LDM: -mean D(x_hat)."""
+def adversarial_loss(logits_fake: Tensor) -> Tensor:
+    """The autoencoder's adversarial term of the hinge / vanilla GAN as in LDM: -mean D(x_hat).
+
+    (Logged as ``g_loss``, taming-transformers' and LDM's name for it.)
+    """
     return -logits_fake.mean()
 
 

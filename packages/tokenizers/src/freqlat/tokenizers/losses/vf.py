@@ -218,7 +218,8 @@ def load_foundation_model(
 class VFLossConfig:
     """Settings of :class:`VFLoss`; defaults are VA-VAE's released config (and FA-VAE's low branch).
 
-    ``cos_margin`` is m1 and ``distmat_margin`` m2 of the SPEC. ``weight`` multiplies the clamped
+    ``cos_margin`` is m1 and ``distmat_margin`` m2 of VA-VAE's marginal losses (hustvl/LightningDiT
+    ``vavae/ldm/modules/losses/contperceptual.py``). ``weight`` multiplies the clamped
     gradient ratio when ``adaptive`` (else it is the fixed weight). ``latent_channels`` must match
     the tokenizer (32 for VA-VAE; FA-VAE's low-branch channel count).
     """

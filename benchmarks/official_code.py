@@ -1,6 +1,6 @@
 """The official tokenizer code, imported at run time from checkouts given by path.
 
-Used by ``tools/bench_tokenizers.py --official-root`` for same-run comparisons. Nothing of the
+Used by ``benchmarks/bench_tokenizers.py --official-root`` for same-run comparisons. Nothing of the
 official code is in this repository: each function imports it from a checkout of
 hustvl/LightningDiT, LTH14/mar, FoundationVision/VAR (and CompVis/taming-transformers for the
 VA-VAE training step) and drives it the way its own scripts do.
@@ -17,11 +17,8 @@ from pathlib import Path
 from types import ModuleType
 
 import torch
+from benchlib import precision_context
 from torch import Tensor, nn
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from benchlib import precision_context  # a sibling module in tools/
 
 from freqlat.tokenizers import create_tokenizer
 from freqlat.tokenizers.base import load_state_strict

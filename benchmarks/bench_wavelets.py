@@ -6,7 +6,7 @@ disturbs, unlike wall time), the bandwidth reached (bytes read + written
 over kernel time) as a fraction of the device-to-device copy bandwidth measured in the same run, and
 the speed-up over pytorch_wavelets. Parity is checked on the same input before timing.
 
-    uv run --all-packages python tools/bench_wavelets.py [--device cuda] [--batch 64] [--append benchmarks/RESULTS.md]
+    uv run --all-packages python benchmarks/bench_wavelets.py [--device cuda] [--batch 64] [--append benchmarks/RESULTS.md]
 """
 
 from __future__ import annotations
@@ -15,16 +15,11 @@ import argparse
 import datetime
 import os
 import statistics
-import sys
 import time
 import warnings
-from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from benchlib import device_name, emit, sync  # a sibling module in tools/
+from benchlib import device_name, emit, sync
 
 from freqlat.wavelets import haar_dwt2, haar_idwt2
 from freqlat.wavelets._haar import BACKEND_ENV
@@ -152,7 +147,7 @@ def to_markdown(rows: list[dict], device: torch.device, batch: int, size: int) -
     lines = [
         f"### Haar DWT, J=1, {batch} x 3 x {size} x {size} on {device_name(device)}{timer}",
         "",
-        f"{datetime.date.today()}, torch {torch.__version__}, `tools/bench_wavelets.py`. "
+        f"{datetime.date.today()}, torch {torch.__version__}, `benchmarks/bench_wavelets.py`. "
         "GB/s counts the bytes read and written once; the copy bandwidth (`x.clone()`) is "
         "measured in the same run, per dtype.",
         "",

@@ -1,4 +1,4 @@
-"""Helpers shared by the tools/bench_*.py scripts: device sync, device name, table output,
+"""Helpers shared by the benchmarks/bench_*.py scripts: device sync, device name, table output,
 and the pieces of a parity check between two implementations (exact fp32, output differences)."""
 
 from __future__ import annotations

@@ -1,10 +1,13 @@
-"""The same-run comparison harness of tools/bench_tokenizers.py, with stand-ins for the official
+"""The same-run comparison harness of benchmarks/bench_tokenizers.py, with stand-ins for the official
 code (which is not in the repository): a copy of our model must pass parity and get a speed-up,
 a perturbed copy must fail parity and get none, and an official call that fails is reported."""
 
 import copy
 import math
 
+import bench_tokenizers  # benchmarks/ is on sys.path (pytest's pythonpath setting)
+import benchlib as benchmark_helpers
+import official_code
 import pytest
 import torch
 
@@ -12,18 +15,18 @@ from freqlat.tokenizers import create_tokenizer
 
 
 @pytest.fixture(scope="module")
-def bench(load_tool):
-    return load_tool("bench_tokenizers")
+def bench():
+    return bench_tokenizers
 
 
 @pytest.fixture(scope="module")
-def official(load_tool):
-    return load_tool("official_code")
+def official():
+    return official_code
 
 
 @pytest.fixture(scope="module")
-def benchlib(load_tool):
-    return load_tool("benchlib")
+def benchlib():
+    return benchmark_helpers
 
 
 def _model(preset):

@@ -1,4 +1,4 @@
-"""tools/var_parity.py: the same-weights comparison with the official VAR code.
+"""benchmarks/var_parity.py: the same-weights comparison with the official VAR code.
 
 The comparison itself needs a checkout of FoundationVision/VAR (``$FREQLAT_OFFICIAL_ROOT`` or
 ``.official/`` holding ``FoundationVision+VAR``) and is skipped without one; the suite always
@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+import var_parity
 
 ROOT = Path(
     os.environ.get("FREQLAT_OFFICIAL_ROOT", Path(__file__).resolve().parents[2] / ".official")
@@ -17,14 +18,14 @@ CHECKOUT = ROOT / "FoundationVision+VAR"
 HAVE_CHECKOUT = (CHECKOUT / "models" / "var.py").is_file()
 
 
-def test_a_folder_without_the_official_code_is_named(load_tool, tmp_path):
+def test_a_folder_without_the_official_code_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "models" / "var.py")):
-        load_tool("var_parity").import_official_var(tmp_path)
+        var_parity.import_official_var(tmp_path)
 
 
 @pytest.mark.skipif(not HAVE_CHECKOUT, reason=f"no FoundationVision/VAR checkout at {CHECKOUT}")
-def test_same_weights_give_the_official_logits_and_greedy_tokens(load_tool):
-    tool = load_tool("var_parity")
+def test_same_weights_give_the_official_logits_and_greedy_tokens():
+    tool = var_parity
     models = tool.import_official_var(CHECKOUT)
     for config in tool.FIXTURE_CONFIGS.values():
         ours, vqvae, official = tool.paired_models(models, config, seed=1)

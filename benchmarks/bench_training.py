@@ -2,7 +2,7 @@
 
 Runs ``freqlat-train``'s real loop (JPEG decoding in DataLoader workers, ADM crop and flip,
 host-to-device copy, generator and discriminator steps, EMA, logging) on a folder of JPEGs, and in
-the same run times the bare step of ``tools/bench_tokenizers.py`` (same model, every loss term on,
+the same run times the bare step of ``benchmarks/bench_tokenizers.py`` (same model, every loss term on,
 one batch already on the device). Reports images/s per GPU for both, the share of the loop's
 wall time spent waiting for data, and end-to-end / bare: the data pipeline must not be the bound
 (target: at least 95%).
@@ -12,32 +12,29 @@ temporary folder (the loop refuses to run without files, and never invents weigh
 timing does not depend on the values. Without ``--folder``, ImageNet-sized JPEGs cut from
 scikit-image's photographs are written to a temporary folder.
 
-    uv run --all-packages python tools/bench_training.py [--preset va-vae-f16d32] [--precision bf16] [--append benchmarks/RESULTS.md]
+    uv run --all-packages python benchmarks/bench_training.py [--preset va-vae-f16d32] [--precision bf16] [--append benchmarks/RESULTS.md]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
+import subprocess
 import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import bench_tokenizers
 import numpy as np
 import torch
-from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import bench_tokenizers  # a sibling script in tools/
 from benchlib import device_name, emit
+from PIL import Image
 
 from freqlat.metrics import LPIPS, perceptual
 from freqlat.metrics.weights import file_sha256
 from freqlat.tokenizers import create_tokenizer
-from freqlat.train.config import resolve_config
-from freqlat.train.job import TokenizerTrainingJob
 
 
 def write_imagenet_like_jpegs(root: Path, count: int) -> None:
@@ -73,7 +70,8 @@ def random_weight_files(folder: Path, with_vit: bool) -> dict[str, Path]:
 
 
 def end_to_end(preset, run_dir, folder, weights, args) -> dict[str, float]:
-    """Throughput summary of ``args.steps`` steps of the real training loop."""
+    """Throughput of ``args.steps`` steps of the real training loop (``freqlat-train`` run as a
+    command; with one log line at the end, its logged interval is every step but the first)."""
     overrides = {
         "run_dir": str(run_dir),
         "data": str(folder),
@@ -92,8 +90,13 @@ def end_to_end(preset, run_dir, folder, weights, args) -> dict[str, float]:
         overrides["foundation_weights"] = str(weights["foundation_weights"])
     if preset.endswith("-tiny"):  # a CPU smoke run: LPIPS on, no VF loss (a ViT-L is too slow)
         overrides.update(perceptual_weight=1.0, use_vf=False)
-    summary = TokenizerTrainingJob(resolve_config(preset, overrides))()
-    return summary["throughput"]
+    command = [sys.executable, "-m", "freqlat.train", "tokenizer", "--preset", preset]
+    for key, value in overrides.items():
+        command += [f"--{key.replace('_', '-')}", str(value)]
+    subprocess.run(command, check=True)
+    meta = run_dir / "checkpoints" / f"step_{args.steps:09d}" / "meta.json"
+    terms = json.loads(meta.read_text())["metadata"]["terms"]
+    return {key: value for key, value in terms.items() if key.startswith("time/")}
 
 
 def main() -> None:
@@ -143,11 +146,11 @@ def main() -> None:
             "",
             f"{datetime.date.today()}, torch {torch.__version__}, {args.precision}, batch "
             f"{args.batch} per GPU, {args.workers} DataLoader workers, {args.steps} loop steps "
-            "(the first left out), `tools/bench_training.py`.",
+            "(the first left out), `benchmarks/bench_training.py`.",
             "",
             "| measurement | img/s per GPU | data wait | of bare step |",
             "| --- | --- | --- | --- |",
-            f"| bare step (tools/bench_tokenizers.py, batch on device) | {bare:.1f} | | 100% |",
+            f"| bare step (benchmarks/bench_tokenizers.py, batch on device) | {bare:.1f} | | 100% |",
             f"| freqlat-train loop on JPEGs | {ips:.1f} | {100 * wait:.1f}% | "
             f"{100 * ips / bare:.0f}% |",
             "",

@@ -31,8 +31,8 @@ ViT-L/14; generator and discriminator steps) without Lightning; see
 :func:`official_vavae_trainer` for what is stood in for. These rows are ungated: no parity
 check covers the step in this run.
 
-    uv run --all-packages python tools/bench_tokenizers.py [--device cuda] [--presets ...] [--append benchmarks/RESULTS.md]
-    uv run --all-packages python tools/bench_tokenizers.py --official-root DIR --no-train \\
+    uv run --all-packages python benchmarks/bench_tokenizers.py [--device cuda] [--presets ...] [--append benchmarks/RESULTS.md]
+    uv run --all-packages python benchmarks/bench_tokenizers.py --official-root DIR --no-train \\
         --presets va-vae-f16d32 kl-vae-f16d16 ms-vq-vae [--precision bf16 fp32]
 """
 
@@ -45,11 +45,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from benchlib import (  # a sibling module in tools/
+from benchlib import (
     INDEX_MISMATCH_TOL,
     PARITY_RTOL,
     ComparisonRow,
@@ -63,7 +59,7 @@ from benchlib import (  # a sibling module in tools/
     throughput_and_peak,
     time_phases,
 )
-from official_code import (  # a sibling module in tools/
+from official_code import (
     OFFICIAL_MODELS,
     TAMING_CHECKOUT,
     TRAINING_PARITY_NOTE,
@@ -74,11 +70,11 @@ from official_code import (  # a sibling module in tools/
     official_vavae_trainer,
     paired_models,
 )
+from torch import Tensor, nn
 
 from freqlat.metrics import LPIPS
 from freqlat.tokenizers import create_tokenizer
 from freqlat.tokenizers.losses import FoundationFeatures, create_tokenizer_loss
-from freqlat.tokenizers.types import DiagonalGaussian
 
 PAPER_PRESETS = ("kl-vae-f16d16", "ms-vq-vae", "va-vae-f16d32", "fa-vae-f16d64", "fa-vae-f16d32")
 
@@ -95,11 +91,6 @@ ANCHORS = {
 
 def _autocast(device: torch.device, enabled: bool):
     return precision_context(device, "bf16" if enabled else "fp32")
-
-
-def latent_of(encoded) -> torch.Tensor:
-    """The latent a decoder takes: the posterior mode (KL) or the quantised latent (VQ)."""
-    return encoded.mode() if isinstance(encoded, DiagonalGaussian) else encoded.quantized
 
 
 def foundation_vit(device: torch.device, small: bool) -> FoundationFeatures:
@@ -143,7 +134,7 @@ def bench_preset(
         x = benchmark_images(batch, size, device)
         model.eval()
         with torch.no_grad(), _autocast(device, precision == "bf16"):
-            z = latent_of(model.encode(x))
+            z = model.encode_latent(x, sample=False)
             for what, call in (
                 ("encode", lambda: model.encode(x)),
                 ("decode", lambda: model.decode(z)),
@@ -193,7 +184,7 @@ def training_step_throughput(
     def step():
         with _autocast(device, bf16):
             output = model(images)
-            terms = loss.generator_step(model, images, output, step=1)
+            terms = loss.autoencoder_step(model, images, output, step=1)
         ae_opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         ae_opt.step()
@@ -219,11 +210,20 @@ def _enable_gan_from_step_zero(loss) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def named_encode_outputs(encoded) -> dict[str, Tensor]:
-    """Our encode result as named tensors: posterior mean/logvar, or indices and latent."""
-    if isinstance(encoded, DiagonalGaussian):
-        return {"mean": encoded.mean, "logvar": encoded.logvar}
-    return {"indices": flat_indices(encoded.indices), "latent": encoded.quantized}
+def _is_vq(model: nn.Module) -> bool:
+    return hasattr(model, "encode_indices")  # a VQ tokenizer's part of the latent contract
+
+
+def named_encode_outputs(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
+    """Our encoding of ``x`` as named tensors: a VQ model's token indices and quantised latent,
+    or a KL model's posterior mean and log-variance."""
+    if _is_vq(model):
+        return {
+            "indices": flat_indices(model.encode_indices(x)),
+            "latent": model.encode_latent(x, sample=False),
+        }
+    posterior = model.encode(x)
+    return {"mean": posterior.mean, "logvar": posterior.logvar}
 
 
 def our_side(model: nn.Module) -> Side:
@@ -231,8 +231,8 @@ def our_side(model: nn.Module) -> Side:
     return Side(
         encode=model.encode,
         decode=model.decode,
-        encode_outputs=lambda x: named_encode_outputs(model.encode(x)),
-        latent_key="latent" if hasattr(model, "quantize") else "mean",
+        encode_outputs=lambda x: named_encode_outputs(model, x),
+        latent_key="latent" if _is_vq(model) else "mean",
     )
 
 
@@ -307,7 +307,7 @@ def comparison_markdown(
         f"### Tokenizers against the official code, same run, at {size} px on "
         f"{device_name(device)}",
         "",
-        f"{datetime.date.today()}, torch {torch.__version__}, `tools/bench_tokenizers.py "
+        f"{datetime.date.today()}, torch {torch.__version__}, `benchmarks/bench_tokenizers.py "
         f"--official-root`; batch {batch}. Official code imported from {sources or 'nowhere'}. "
         "Each official model (random weights, GroupNorm affines perturbed) is loaded into ours "
         "with `map_official_state`, so both hold identical weights. Parity is checked in exact "
@@ -423,7 +423,7 @@ def to_markdown(rows, device, size, batch, train_batch) -> str:
     lines = [
         f"### Tokenizers at {size} px on {name}",
         "",
-        f"{datetime.date.today()}, torch {torch.__version__}, `tools/bench_tokenizers.py`; "
+        f"{datetime.date.today()}, torch {torch.__version__}, `benchmarks/bench_tokenizers.py`; "
         f"encode/decode batch {batch}, training step batch {train_batch} (generator + "
         "discriminator step, every loss term on). Anchors: official code on one H100 (issue 4), "
         "not measured in this run.",

@@ -11,28 +11,24 @@ Without ``--weights`` both networks get the same random weights (timing does not
 values, once CPU denormals are flushed; no FID from such a run means anything, and none is printed). Without ``--folder`` a
 folder of JPEG crops of scikit-image's photographs is written to a temporary directory.
 
-    uv run --all-packages python tools/bench_metrics.py [--device cuda] [--batch 250] [--append benchmarks/RESULTS.md]
+    uv run --all-packages python benchmarks/bench_metrics.py [--device cuda] [--batch 250] [--append benchmarks/RESULTS.md]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from benchlib import device_name, emit, sync, throughput
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.io import ImageReadMode, decode_image, read_file
 from torchvision.transforms.v2 import functional as TF
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from benchlib import device_name, emit, sync, throughput  # a sibling module in tools/
 
 from freqlat.metrics import FeatureStatistics, InceptionFeatures, frechet_distance
 
@@ -185,7 +181,7 @@ def main() -> None:
     lines = [
         f"### FID Inception on {name}",
         "",
-        f"{datetime.date.today()}, torch {torch.__version__}, fp32, `tools/bench_metrics.py`.",
+        f"{datetime.date.today()}, torch {torch.__version__}, fp32, `benchmarks/bench_metrics.py`.",
         "",
     ]
     rows, extractor = bench_inception(device, args.batch, args.iters, args.weights, note)

@@ -21,8 +21,8 @@ Nothing of the official code is in this repository: it is imported from the chec
 (``models/`` and ``dist.py``; its ``var.py`` imports ``huggingface_hub``).
 
 Examples:
-  python tools/var_parity.py --official-root .official --write-fixture packages/generators/tests/data/var_official_parity.safetensors
-  python tools/var_parity.py --official-root .official --preset var-d16 --batch 2
+  python benchmarks/var_parity.py --official-root .official --write-fixture packages/generators/tests/data/var_official_parity.safetensors
+  python benchmarks/var_parity.py --official-root .official --preset var-d16 --batch 2
 """
 
 from __future__ import annotations
@@ -269,7 +269,7 @@ def write_fixture(models: ModuleType, checkout: Path, path: Path, batch: int = 3
         "configs": json.dumps({k: dataclasses.asdict(c) for k, c in FIXTURE_CONFIGS.items()}),
         "cfgs": json.dumps(FIXTURE_CFGS),
         "official_commit": _checkout_commit(checkout),
-        "made_by": "tools/var_parity.py --write-fixture",
+        "made_by": "benchmarks/var_parity.py --write-fixture",
         "torch": torch.__version__,
         "figures": json.dumps(report),
     }

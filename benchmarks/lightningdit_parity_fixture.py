@@ -11,7 +11,7 @@ intervals. The test ``packages/generators/tests/test_lightningdit_parity.py`` re
 
 Needs einops, torchdiffeq and scipy beside torch and timm (install them outside the project):
 
-    uv run --no-sync python tools/lightningdit_parity_fixture.py --checkout DIR \\
+    uv run --no-sync python benchmarks/lightningdit_parity_fixture.py --checkout DIR \\
         [--out packages/generators/tests/fixtures/lightningdit_upstream.safetensors]
 """
 
@@ -19,15 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import torch
+from official_code import official_euler_sampler, official_lightningdit_code
 from safetensors.torch import save_file
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from official_code import official_euler_sampler, official_lightningdit_code  # sibling module
 
 DEFAULT_OUT = (
     Path(__file__).resolve().parents[1]
@@ -130,7 +126,7 @@ def main() -> None:
         "configs": json.dumps(CONFIGS),
         "samplings": json.dumps(SAMPLINGS),
         "train_seed": str(TRAIN_SEED),
-        "source": "hustvl/LightningDiT models/lightningdit.py, transport/ (tools/lightningdit_parity_fixture.py)",
+        "source": "hustvl/LightningDiT models/lightningdit.py, transport/ (benchmarks/lightningdit_parity_fixture.py)",
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in tensors.items()}, args.out, metadata=metadata)

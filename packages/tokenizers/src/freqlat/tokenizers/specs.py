@@ -1,6 +1,6 @@
-"""Turn a ``--tokenizer`` argument into a model with trained weights, and say where they came from.
+"""Turn a tokenizer spec (a ``--tokenizer`` argument) into a model, and say where its weights are from.
 
-Accepted forms:
+The spec is what ``freqlat-eval`` and the tools take. Accepted forms:
 
 - a directory written by ``save_pretrained`` (``model.safetensors`` + ``config.json``);
 - a ``freqlat-train`` run directory: its ``export/ema`` weights (``export/model`` with ``:raw``
@@ -19,14 +19,9 @@ from pathlib import Path
 
 import torch
 
-from freqlat.tokenizers import (
-    OFFICIAL_CHECKPOINTS,
-    Tokenizer,
-    create_tokenizer,
-    from_official,
-    from_pretrained,
-    list_tokenizers,
-)
+from freqlat.tokenizers.base import Tokenizer
+from freqlat.tokenizers.official import OFFICIAL_CHECKPOINTS, from_official
+from freqlat.tokenizers.registry import create_tokenizer, list_tokenizers
 
 RANDOM_PREFIX = "random:"
 RAW_SUFFIX = ":raw"
@@ -66,11 +61,11 @@ def load_tokenizer(spec: str, seed: int = 0) -> LoadedTokenizer:
     if path.is_dir():
         export = path / "export" / ("model" if raw else "ema")
         if _is_pretrained_dir(export):
-            model = from_pretrained(export)
+            model = Tokenizer.from_pretrained(export)
             label = f"{getattr(model, 'preset', None) or path.name} ({'raw' if raw else 'EMA'})"
             return LoadedTokenizer(label, model.eval(), str(export))
         if _is_pretrained_dir(path) and not raw:
-            model = from_pretrained(path)
+            model = Tokenizer.from_pretrained(path)
             return LoadedTokenizer(
                 getattr(model, "preset", None) or path.name, model.eval(), str(path)
             )

@@ -1,4 +1,4 @@
-"""The harness of tools/bench_generators.py, with our own model standing in for the official
+"""The harness of benchmarks/bench_generators.py, with our own model standing in for the official
 code (which is not in the repository): an identical copy passes parity and gets a ratio, a
 perturbed copy fails it and gets none; the sampler table shows Heun closer than Euler."""
 
@@ -12,8 +12,10 @@ CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
-def bench(load_tool):
-    return load_tool("bench_generators")
+def bench():
+    import bench_generators
+
+    return bench_generators
 
 
 def _model(seed=0):

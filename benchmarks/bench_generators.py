@@ -20,26 +20,21 @@ compiled with ``torch.compile`` (``--no-compile`` turns both off); on a CPU both
 speed-up is printed only where parity holds. The official transport needs torchdiffeq and scipy,
 the model einops (install them outside the project).
 
-    uv run --no-sync python tools/bench_generators.py --official-root DIR [--device cuda] \\
+    uv run --no-sync python benchmarks/bench_generators.py --official-root DIR [--device cuda] \\
         [--presets lightningdit-xl-1 lightningdit-b-1] [--batch 128 256] [--append benchmarks/RESULTS.md]
-    uv run --no-sync python tools/bench_generators.py --sampler-table [--append benchmarks/RESULTS.md]
+    uv run --no-sync python benchmarks/bench_generators.py --sampler-table [--append benchmarks/RESULTS.md]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from benchlib import (  # a sibling module in tools/
+from benchlib import (
     PARITY_RTOL,
     ComparisonRow,
     Phase,
@@ -52,11 +47,12 @@ from benchlib import (  # a sibling module in tools/
     throughput_and_peak,
     time_phases,
 )
-from official_code import (  # a sibling module in tools/
+from official_code import (
     LightningDiTCode,
     official_euler_sampler,
     official_lightningdit_code,
 )
+from torch import Tensor, nn
 
 from freqlat.generators import create_generator, flow_matching_loss, sample_flow
 from freqlat.generators.lightningdit import LightningDiT
@@ -282,7 +278,7 @@ def comparison_markdown(rows, device, batches, checkout, precision, sample_steps
     lines = [
         f"### LightningDiT against the official code, same run, on {device_name(device)}",
         "",
-        f"{datetime.date.today()}, torch {torch.__version__}, `tools/bench_generators.py`; "
+        f"{datetime.date.today()}, torch {torch.__version__}, `benchmarks/bench_generators.py`; "
         f"{precision}; batches {batches}. Official code imported from `{checkout}`. The "
         "official model (random weights, every trained parameter perturbed) is loaded into ours, "
         "so both hold identical weights. Parity in exact fp32 (TF32 off) on the benchmark batch: "
@@ -362,7 +358,7 @@ def sampler_markdown(table: str, train_steps: int, reference_steps: int) -> str:
     """The sampler table as a markdown section."""
     return (
         f"### Sampler error against step count, lightningdit-tiny on CPU\n\n{datetime.date.today()}"
-        f", torch {torch.__version__}, `tools/bench_generators.py --sampler-table`. "
+        f", torch {torch.__version__}, `benchmarks/bench_generators.py --sampler-table`. "
         f"lightningdit-tiny (4 x 4 x 4 latents, 4 classes) trained {train_steps} steps on 64 fixed "
         "latents (4 class centres + noise); 8 samples from seeded noise; distance = RMS(x - ref) / "
         f"RMS(ref), ref = Heun at {reference_steps} grid points with the same settings. Model calls "
