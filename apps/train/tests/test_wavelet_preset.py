@@ -1,4 +1,4 @@
-"""The wavelet KL-VAE of the seed's LDM experiment trains through the CLI like every KL model."""
+"""The wavelet KL-VAE of the FA-VAE author's LDM experiment trains through the CLI like every KL model."""
 
 import json
 

@@ -75,7 +75,7 @@ def test_loss_is_lpips_with_discriminator_on_the_recomposed_image(tiny):
     assert isinstance(loss, AutoencoderLoss) and loss.config.objective == "kl"
     assert loss.config.disc_in_channels == 3
     x = _photo(32)
-    terms = loss.generator_step(tiny, x, tiny(x), step=1)
+    terms = loss.autoencoder_step(tiny, x, tiny(x), step=1)
     assert {"nll_loss", "kl_loss", "g_loss"} <= set(terms)
 
 
