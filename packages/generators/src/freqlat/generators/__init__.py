@@ -23,6 +23,7 @@ from freqlat.generators.flow import (
     seeded_noise,
     shift_timesteps,
 )
+from freqlat.generators.latent_space import LatentSpace
 from freqlat.generators.ldm_unet import LDMConfig, LDMUNet
 from freqlat.generators.lightningdit import LightningDiT, LightningDiTConfig
 from freqlat.generators.lightningdit_official import load_official_latent_stats
@@ -51,6 +52,7 @@ __all__ = [
     "Generator",
     "LDMConfig",
     "LDMUNet",
+    "LatentSpace",
     "LightningDiT",
     "LightningDiTConfig",
     "NextScaleObjective",
