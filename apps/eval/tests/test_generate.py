@@ -196,7 +196,7 @@ def test_bad_inputs_are_one_line_errors_before_any_sample(tmp_path, generator_ru
     checkpoint.write_bytes(b"")
     official = _args(out, f"lightningdit-tiny={checkpoint}", extra=("--cfg-scale", "1"))
     assert main(official) == 2
-    assert "needs --latent-stats" in capsys.readouterr().err
+    assert "give --latent-stats" in capsys.readouterr().err
     stats = tmp_path / "latents_stats.pt"
     torch.save({"mean": torch.zeros(1, 32, 1, 1), "std": torch.ones(1, 32, 1, 1)}, stats)
     official += ["--latent-stats", str(stats)]

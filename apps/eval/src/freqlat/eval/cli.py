@@ -60,7 +60,14 @@ class GenerateCommand:
     )
 
 
-COMMANDS = {"recon": (ReconCommand, ReconEvalJob), "generate": (GenerateCommand, GenerateEvalJob)}
+COMMANDS = {
+    "recon": (ReconCommand, lambda command: ReconEvalJob(command.settings)),
+    "generate": (
+        GenerateCommand,
+        lambda command: GenerateEvalJob(command.settings, command.launch.use_cuda),
+    ),
+}
+"""Subcommand -> (its config class, the job built from a parsed config)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -90,13 +97,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``freqlat-eval``; returns the exit code (2 on a bad command)."""
     args = vars(_parser().parse_args(argv))
-    command_class, job_class = COMMANDS[args.pop("command")]
+    command_class, make_job = COMMANDS[args.pop("command")]
     setup_logging()
     try:
         command = build_config(command_class, args)
         options = command.launch
         out = Path(command.settings.out_dir)
-        result = launch(job_class(command.settings), options, out / "submitit")
+        result = launch(make_job(command), options, out / "submitit")
         if options.launcher == "debug":
             result.result()
         elif options.launcher != "local":

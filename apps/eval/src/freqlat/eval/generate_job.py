@@ -25,7 +25,13 @@ from freqlat.eval.generation_table import (
     write_generation_tables,
     write_spectra,
 )
-from freqlat.eval.generator_specs import GeneratorOptions, LoadedGenerator, load_generator
+from freqlat.eval.generator_specs import (
+    GeneratorOptions,
+    GeneratorSpec,
+    LoadedGenerator,
+    load_generator,
+    resolve_generator,
+)
 from freqlat.eval.reference_batch import (
     PROTOCOL,
     ReferenceBatch,
@@ -180,6 +186,14 @@ class GenerateEvalSettings:
             value = getattr(self, name)
             if value is not None and not Path(value).exists():
                 raise FileNotFoundError(f"--{name.replace('_', '-')} {value} does not exist")
+        self.resolve_generators()  # every spec checked before a job is submitted
+
+    def resolve_generators(self) -> list[GeneratorSpec]:
+        """Every ``--generator`` resolved (no weights read), in order."""
+        options = GeneratorOptions(
+            self.tokenizer, self.force_tokenizer, self.latent_stats, self.seed
+        )
+        return [resolve_generator(spec, options) for spec in self.generators]
 
 
 def _slug(text: str) -> str:
@@ -299,17 +313,19 @@ def generation_protocol(
     return protocol
 
 
-def run_generate_eval(settings: GenerateEvalSettings) -> list[dict[str, Any]]:
-    """Sample, measure and tabulate every (generator, guidance) cell; rank 0 writes the tables."""
-    ctx = init_distributed()
+def run_generate_eval(
+    settings: GenerateEvalSettings, use_cuda: bool | None = None
+) -> list[dict[str, Any]]:
+    """Sample, measure and tabulate every (generator, guidance) cell; rank 0 writes the tables.
+
+    ``use_cuda`` is :attr:`freqlat.core.LaunchOptions.use_cuda` (False: stay on the CPU).
+    """
+    ctx = init_distributed(use_cuda=use_cuda)
     if ctx.device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = settings.tf32
         torch.backends.cudnn.allow_tf32 = settings.tf32
     sync = RankSync(ctx)
-    options = GeneratorOptions(
-        settings.tokenizer, settings.force_tokenizer, settings.latent_stats, settings.seed
-    )
-    generators = [load_generator(spec, options) for spec in settings.generators]
+    generators = [load_generator(spec, settings.seed) for spec in settings.resolve_generators()]
     for loaded, name in zip(generators, unique_names([g.name for g in generators]), strict=True):
         loaded.name = name
     for loaded, epochs in zip(generators, settings.epochs, strict=False):
@@ -373,11 +389,12 @@ def run_generate_eval(settings: GenerateEvalSettings) -> list[dict[str, Any]]:
 class GenerateEvalJob(submitit.helpers.Checkpointable):
     """``run_generate_eval`` as a job; a requeued job resumes from the samples on disk."""
 
-    def __init__(self, settings: GenerateEvalSettings) -> None:
+    def __init__(self, settings: GenerateEvalSettings, use_cuda: bool | None = None) -> None:
         self.settings = settings
+        self.use_cuda = use_cuda
 
     def __call__(self) -> list[dict[str, Any]]:
         try:
-            return run_generate_eval(self.settings)
+            return run_generate_eval(self.settings, self.use_cuda)
         finally:
             cleanup()

@@ -13,6 +13,9 @@ Accepted forms of a spec:
 
 A run's latent space names the tokenizer it was trained on. A ``--tokenizer`` that differs from
 it is an error unless ``--force-tokenizer`` is set; either way the tokenizer used is recorded.
+
+:func:`resolve_generator` does all of this without reading any weights (so that a command can be
+checked before it is submitted); :func:`load_generator` then loads the weights.
 """
 
 from __future__ import annotations
@@ -41,22 +44,59 @@ from freqlat.generators import (
 from freqlat.generators.latent_space import LATENT_SPACE_NAME
 from freqlat.generators.lightningdit_official import RELEASES
 from freqlat.tokenizers import LoadedTokenizer, load_tokenizer
+from freqlat.tokenizers.configs import config_from_dict
 from freqlat.tokenizers.pretrained import read_pretrained_meta
 
 logger = logging.getLogger("freqlat.eval")
 
 RAW = ":raw"
-_CONFIG_FAMILIES = {LightningDiTConfig: "flow", LDMConfig: "ldm", VARConfig: "var"}
+CONFIGS = {"lightningdit": LightningDiTConfig, "ldm-unet": LDMConfig, "var": VARConfig}
+"""Generator architecture -> its config class (read from a save_pretrained config.json)."""
+
+
+@dataclass
+class GeneratorOptions:
+    """The options that say how ``--generator`` specs are completed (see the module docstring)."""
+
+    tokenizer: str | None = None
+    force_tokenizer: bool = False
+    latent_stats: str | None = None
+    seed: int = 0
+
+
+@dataclass
+class GeneratorSpec:
+    """A resolved ``--generator`` spec: what to load and how its samples are decoded.
+
+    ``directory`` is the save_pretrained directory, or None for a release (``preset`` and
+    ``checkpoint``, None for the cache); ``config`` the model's config; ``latent_space`` names
+    the tokenizer spec that decodes the latents (``tokenizer_spec``, which may be a forced one);
+    ``epochs`` how long it was trained, when known; ``notes`` what the table should say.
+    """
+
+    spec: str
+    name: str
+    family: str
+    config: Any
+    tokenizer_spec: str
+    latent_space: LatentSpace
+    directory: Path | None = None
+    preset: str | None = None
+    checkpoint: str | None = None
+    epochs: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def source(self) -> str:
+        """Where the weights come from."""
+        if self.directory is not None:
+            return str(self.directory)
+        return f"official weights {self.checkpoint or self.preset + ' (cache)'}"
 
 
 @dataclass
 class LoadedGenerator:
-    """A generator with everything its samples depend on.
-
-    ``family`` is its sampler family (``flow``, ``ldm``, ``var``); ``tokenizer_spec`` the
-    tokenizer spec that decodes its latents; ``epochs`` how long it was trained, when known;
-    ``notes`` what the table should say about how it was put together.
-    """
+    """A generator with everything its samples depend on (see :class:`GeneratorSpec`)."""
 
     name: str
     family: str
@@ -105,25 +145,99 @@ def canonical_tokenizer_spec(spec: str) -> str:
     return f"{preset}={Path(file).resolve()}" if eq else spec
 
 
-def _is_saved(directory: Path) -> bool:
-    return (directory / "config.json").is_file() and (directory / "model.safetensors").is_file()
+def _choose_tokenizer(
+    spec: str, recorded: str | None, options: GeneratorOptions, notes: list[str]
+) -> str:
+    """The tokenizer spec to decode with: ``--tokenizer`` or the one the latent space records."""
+    given = options.tokenizer
+    if given is None:
+        if not recorded:
+            raise ValueError(
+                f"--generator {spec}: give --tokenizer (the tokenizer whose latents it models)"
+            )
+        return recorded
+    if recorded and canonical_tokenizer_spec(given) != canonical_tokenizer_spec(recorded):
+        if not options.force_tokenizer:
+            raise ValueError(
+                f"--generator {spec} was trained on the latents of tokenizer {recorded!r}, not "
+                f"--tokenizer {given!r}; drop --tokenizer, or add --force-tokenizer to decode "
+                "with it anyway"
+            )
+        notes.append(f"decoded with --tokenizer {given} (forced) instead of {recorded}")
+    return given
 
 
-def _weights_dir(spec: str) -> tuple[Path, str, Path | None] | None:
-    """(weights directory, label suffix, run directory) of a directory spec; None otherwise."""
-    raw = spec.endswith(RAW)
-    root = Path(spec.removesuffix(RAW))
-    if not root.is_dir():
-        return None
-    export = root / "export" / ("model" if raw else "ema")
-    if _is_saved(export):
-        return export, " (raw)" if raw else " (EMA)", root
-    if _is_saved(root) and not raw:
-        return root, "", None
-    raise FileNotFoundError(
-        f"--generator {spec}: {root} is neither a save_pretrained directory (config.json + "
-        f"model.safetensors) nor a freqlat-train run directory with {export}"
+def _latent_shape(family: str, config: Any, channels: int | None) -> tuple[int, int, int] | None:
+    """The latent shape a model fixes: LightningDiT's grid, VAR's last scale; LDM fixes none."""
+    if family == "flow":
+        return (channels or config.in_channels, config.input_size, config.input_size)
+    if family == "var":
+        side = config.patch_sizes[-1]
+        return (config.latent_channels, side, side)
+    return None
+
+
+def read_latent_stats(path: str, tokenizer_spec: str, family: str, config: Any) -> LatentSpace:
+    """The latent space of ``--latent-stats``: a ``latent_space.json`` (file or folder), or a
+    ``{'mean', 'std'}`` file such as upstream LightningDiT's ``latents_stats.pt`` (channel-wise,
+    multiplier 1, as its ``configs/reproductions/*.yaml``) on the latent grid the model fixes."""
+    file = Path(path)
+    if file.is_dir() or file.name == LATENT_SPACE_NAME:
+        return LatentSpace.load(file if file.is_dir() else file.parent)
+    if not file.is_file():
+        raise FileNotFoundError(f"--latent-stats {path} does not exist")
+    if file.suffix == ".json":
+        return LatentSpace.from_dict(json.loads(file.read_text(encoding="utf-8")), str(file))
+    mean, std = load_official_latent_stats(file)
+    shape = _latent_shape(family, config, mean.shape[1])
+    if shape is None:
+        raise ValueError(
+            f"--latent-stats {path}: this generator does not fix its latent size; give a "
+            "latent_space.json (freqlat.generators.LatentSpace(...).save(DIR))"
+        )
+    return LatentSpace(
+        tokenizer=tokenizer_spec,
+        latent_shape=shape,
+        mean=tuple(float(v) for v in mean.flatten()),
+        std=tuple(float(v) for v in std.flatten()),
+        normalization="channel",
+        source=f"{file} (mean and std per channel)",
     )
+
+
+def _token_space(tokenizer_spec: str, config: Any) -> LatentSpace:
+    channels, height, width = _latent_shape("var", config, None)
+    return LatentSpace(
+        tokenizer=tokenizer_spec,
+        latent_shape=(channels, height, width),
+        mean=(0.0,) * channels,
+        std=(1.0,) * channels,
+        normalization="none",
+        source="token model: no normalisation",
+    )
+
+
+def _complete(
+    spec: str, family: str, config: Any, space: LatentSpace | None, options: GeneratorOptions
+) -> tuple[str, LatentSpace, list[str]]:
+    """(tokenizer spec, latent space, notes) of a generator whose own space is ``space``."""
+    notes: list[str] = []
+    if space is not None and options.latent_stats is not None:
+        raise ValueError(
+            f"--generator {spec} carries its latent statistics ({LATENT_SPACE_NAME}); "
+            "--latent-stats is for released checkpoints and directories without one"
+        )
+    if space is None and family != "var":
+        if options.latent_stats is None:
+            raise ValueError(
+                f"--generator {spec} has no {LATENT_SPACE_NAME}: give --latent-stats (upstream's "
+                "latents_stats.pt, or a latent_space.json) to undo its latent normalisation"
+            )
+        space = read_latent_stats(options.latent_stats, options.tokenizer or "", family, config)
+    tokenizer_spec = _choose_tokenizer(spec, space.tokenizer if space else None, options, notes)
+    if space is None:
+        space = _token_space(tokenizer_spec, config)
+    return tokenizer_spec, space, notes
 
 
 def _run_epochs(run: Path | None) -> float | None:
@@ -134,89 +248,90 @@ def _run_epochs(run: Path | None) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _release_epochs(file: str) -> float | None:
+def _release_epochs(file: str | None) -> float | None:
     """Epochs of a released LightningDiT checkpoint, from its file name (64ep, 800ep)."""
     for epochs, release in RELEASES.items():
-        if Path(file).name == release.filename:
+        if file and Path(file).name == release.filename:
             return float(epochs.removesuffix("ep"))
     return None
 
 
-def read_latent_stats(
-    path: str, tokenizer_spec: str, latent_shape: tuple[int, int, int] | None
-) -> LatentSpace:
-    """The latent space of an official generator: a ``latent_space.json`` (file or folder), or
-    a ``{'mean', 'std'}`` file such as upstream LightningDiT's ``latents_stats.pt``
-    (channel-wise, multiplier 1, as its ``configs/reproductions/*.yaml``), which needs
-    ``latent_shape``."""
-    file = Path(path)
-    if file.is_dir() or file.name == LATENT_SPACE_NAME:
-        return LatentSpace.load(file if file.is_dir() else file.parent)
-    if not file.is_file():
-        raise FileNotFoundError(f"--latent-stats {path} does not exist")
-    if file.suffix == ".json":
-        return LatentSpace.from_dict(json.loads(file.read_text(encoding="utf-8")), str(file))
-    if latent_shape is None:
-        raise ValueError(
-            f"--latent-stats {path}: this generator needs a latent_space.json (it does not fix "
-            "the latent size); write one with freqlat.generators.LatentSpace(...).save(DIR)"
+def _is_saved(directory: Path) -> bool:
+    return (directory / "config.json").is_file() and (directory / "model.safetensors").is_file()
+
+
+def _resolve_directory(spec: str, root: Path, options: GeneratorOptions) -> GeneratorSpec:
+    raw = spec.endswith(RAW)
+    export = root / "export" / ("model" if raw else "ema")
+    if _is_saved(export):
+        directory, suffix, run = export, " (raw)" if raw else " (EMA)", root
+    elif _is_saved(root) and not raw:
+        directory, suffix, run = root, "", None
+    else:
+        raise FileNotFoundError(
+            f"--generator {spec}: {root} is neither a save_pretrained directory (config.json + "
+            f"model.safetensors) nor a freqlat-train run directory with {export}"
         )
-    mean, std = load_official_latent_stats(file)
-    return LatentSpace(
-        tokenizer=tokenizer_spec,
-        latent_shape=latent_shape,
-        mean=tuple(float(v) for v in mean.flatten()),
-        std=tuple(float(v) for v in std.flatten()),
-        normalization="channel",
-        source=f"{file} (mean and std per channel)",
+    meta = read_pretrained_meta(directory)
+    architecture = meta.get("architecture")
+    if architecture not in FAMILIES:
+        raise ValueError(
+            f"{directory / 'config.json'} names architecture {architecture!r}; freqlat-eval "
+            f"generate samples {sorted(FAMILIES)}"
+        )
+    family = FAMILIES[architecture]
+    config = config_from_dict(CONFIGS[architecture], meta["config"])
+    own = LatentSpace.load(directory) if (directory / LATENT_SPACE_NAME).is_file() else None
+    tokenizer_spec, space, notes = _complete(spec, family, config, own, options)
+    return GeneratorSpec(
+        spec=spec,
+        name=f"{meta.get('preset') or (run or directory).name}{suffix}",
+        family=family,
+        config=config,
+        tokenizer_spec=tokenizer_spec,
+        latent_space=space,
+        directory=directory,
+        epochs=_run_epochs(run),
+        notes=notes,
     )
 
 
-def _token_space(tokenizer_spec: str, model: Any) -> LatentSpace:
-    side = model.patch_sizes[-1]
-    channels = model.config.latent_channels
-    return LatentSpace(
-        tokenizer=tokenizer_spec,
-        latent_shape=(channels, side, side),
-        mean=(0.0,) * channels,
-        std=(1.0,) * channels,
-        normalization="none",
-        source="token model: no normalisation",
+def _resolve_release(spec: str, preset: str, file: str, options: GeneratorOptions):
+    config = preset_config(preset)
+    family = {LightningDiTConfig: "flow", LDMConfig: "ldm", VARConfig: "var"}[type(config)]
+    if file and not Path(file).exists():
+        raise FileNotFoundError(f"--generator {spec}: checkpoint {file} does not exist")
+    tokenizer_spec, space, notes = _complete(spec, family, config, None, options)
+    return GeneratorSpec(
+        spec=spec,
+        name=f"{preset} (official)",
+        family=family,
+        config=config,
+        tokenizer_spec=tokenizer_spec,
+        latent_space=space,
+        preset=preset,
+        checkpoint=file or None,
+        epochs=_release_epochs(file),
+        notes=notes,
     )
 
 
-@dataclass
-class GeneratorOptions:
-    """The options that say how ``--generator`` specs are completed (see the module docstring)."""
+def resolve_generator(spec: str, options: GeneratorOptions) -> GeneratorSpec:
+    """Resolve ``spec`` (module docstring) without reading any weights.
 
-    tokenizer: str | None = None
-    force_tokenizer: bool = False
-    latent_stats: str | None = None
-    seed: int = 0
-
-
-def _choose_tokenizer(
-    spec: str, recorded: str | None, options: GeneratorOptions, notes: list[str]
-) -> str:
-    """The tokenizer spec to decode with: ``--tokenizer`` or the one the latent space records."""
-    given = options.tokenizer
-    if given is None:
-        if recorded is None:
-            raise ValueError(
-                f"--generator {spec}: give --tokenizer (the tokenizer whose latents it models)"
-            )
-        return recorded
-    if recorded is not None and canonical_tokenizer_spec(given) != canonical_tokenizer_spec(
-        recorded
-    ):
-        if not options.force_tokenizer:
-            raise ValueError(
-                f"--generator {spec} was trained on the latents of tokenizer {recorded!r}, not "
-                f"--tokenizer {given!r}; drop --tokenizer, or add --force-tokenizer to decode "
-                "with it anyway"
-            )
-        notes.append(f"decoded with --tokenizer {given} (forced) instead of {recorded}")
-    return given
+    Anything that does not resolve or does not fit (tokenizer, statistics) is a ValueError or
+    FileNotFoundError naming the spec and what is wrong.
+    """
+    root = Path(spec.removesuffix(RAW))
+    if root.is_dir():
+        return _resolve_directory(spec, root, options)
+    preset, _, file = spec.partition("=")
+    if preset not in list_generators():
+        raise FileNotFoundError(
+            f"--generator {spec!r} is not a directory, a run directory or PRESET=CHECKPOINT "
+            f"of a released generator (presets: {list_generators()})"
+        )
+    return _resolve_release(spec, preset, file, options)
 
 
 def _check_latents(loaded: LoadedGenerator) -> None:
@@ -241,109 +356,26 @@ def _check_latents(loaded: LoadedGenerator) -> None:
         )
 
 
-def _official(spec: str, preset: str, file: str, options: GeneratorOptions) -> LoadedGenerator:
-    family = _CONFIG_FAMILIES[type(preset_config(preset))]
-    if file and not Path(file).exists():
-        raise FileNotFoundError(f"--generator {spec}: checkpoint {file} does not exist")
-    notes: list[str] = []
-    recorded = None
-    if family != "var":
-        if options.latent_stats is None:
-            raise ValueError(
-                f"--generator {spec}: a released {preset} needs --latent-stats (upstream's "
-                "latents_stats.pt, or a latent_space.json) to undo its latent normalisation"
-            )
-        if Path(options.latent_stats).suffix == ".json" or Path(options.latent_stats).is_dir():
-            recorded = read_latent_stats(options.latent_stats, "", None).tokenizer
-    tokenizer_spec = _choose_tokenizer(spec, recorded, options, notes)
-    tokenizer = load_tokenizer(tokenizer_spec, seed=options.seed)
-    if family == "var":
-        model = from_official(preset, file or None, tokenizer=tokenizer.model)
-        latent_space = _token_space(tokenizer_spec, model)
+def load_generator(resolved: GeneratorSpec, seed: int = 0) -> LoadedGenerator:
+    """Load the weights of a resolved spec and its tokenizer (``random:`` tokenizers under
+    ``seed``), on the CPU in eval mode; latents that do not fit are a ValueError."""
+    tokenizer = load_tokenizer(resolved.tokenizer_spec, seed=seed)
+    components = {"tokenizer": tokenizer.model} if resolved.family == "var" else {}
+    if resolved.directory is not None:
+        model = Generator.from_pretrained(resolved.directory, **components)
     else:
-        model = from_official(preset, file or None)
-        size = model.config.input_size if family == "flow" else None
-        shape = (model.config.in_channels, size, size) if size is not None else None
-        latent_space = read_latent_stats(options.latent_stats, tokenizer_spec, shape)
-    return LoadedGenerator(
-        name=f"{preset} (official)",
-        family=family,
-        model=model,
+        model = from_official(resolved.preset, resolved.checkpoint, **components)
+    loaded = LoadedGenerator(
+        name=resolved.name,
+        family=resolved.family,
+        model=model.eval(),
         tokenizer=tokenizer,
-        tokenizer_spec=tokenizer_spec,
-        latent_space=latent_space,
-        source=f"official weights {file or preset + ' (cache)'}",
-        epochs=_release_epochs(file) if file else None,
-        notes=notes,
+        tokenizer_spec=resolved.tokenizer_spec,
+        latent_space=resolved.latent_space,
+        source=resolved.source,
+        epochs=resolved.epochs,
+        notes=list(resolved.notes),
     )
-
-
-def _saved(spec: str, found: tuple[Path, str, Path | None], options: GeneratorOptions):
-    directory, suffix, run = found
-    meta = read_pretrained_meta(directory)
-    architecture = meta.get("architecture")
-    if architecture not in FAMILIES:
-        raise ValueError(
-            f"{directory / 'config.json'} names architecture {architecture!r}; freqlat-eval "
-            f"generate samples {sorted(FAMILIES)}"
-        )
-    family = FAMILIES[architecture]
-    notes: list[str] = []
-    has_space = (directory / LATENT_SPACE_NAME).is_file()
-    if has_space and options.latent_stats is not None:
-        raise ValueError(
-            f"--generator {spec} carries its latent statistics ({directory / LATENT_SPACE_NAME}); "
-            "--latent-stats is for released checkpoints and directories without one"
-        )
-    space = LatentSpace.load(directory) if has_space else None
-    if space is None and family != "var" and options.latent_stats is None:
-        raise FileNotFoundError(
-            f"--generator {spec}: no {LATENT_SPACE_NAME} in {directory}; give --tokenizer and "
-            "--latent-stats"
-        )
-    if space is None and options.latent_stats is not None:
-        config = meta.get("config", {})
-        shape = None
-        if family == "flow":
-            shape = (config["in_channels"], config["input_size"], config["input_size"])
-        space = read_latent_stats(options.latent_stats, options.tokenizer or "", shape)
-    recorded = space.tokenizer if space is not None and space.tokenizer else None
-    tokenizer_spec = _choose_tokenizer(spec, recorded, options, notes)
-    tokenizer = load_tokenizer(tokenizer_spec, seed=options.seed)
-    components = {"tokenizer": tokenizer.model} if family == "var" else {}
-    model = Generator.from_pretrained(directory, **components).eval()
-    if space is None:
-        space = _token_space(tokenizer_spec, model)
-    return LoadedGenerator(
-        name=f"{meta.get('preset') or (run or directory).name}{suffix}",
-        family=family,
-        model=model,
-        tokenizer=tokenizer,
-        tokenizer_spec=tokenizer_spec,
-        latent_space=space,
-        source=str(directory),
-        epochs=_run_epochs(run),
-        notes=notes,
-    )
-
-
-def load_generator(spec: str, options: GeneratorOptions) -> LoadedGenerator:
-    """The generator ``spec`` names (module docstring), on the CPU in eval mode.
-
-    Anything that does not resolve, or does not fit together (tokenizer, latent shape), is a
-    ValueError or FileNotFoundError naming the spec and what is wrong.
-    """
-    found = _weights_dir(spec)
-    if found is not None:
-        loaded = _saved(spec, found, options)
-    else:
-        preset, _, file = spec.partition("=")
-        if preset not in list_generators():
-            raise FileNotFoundError(
-                f"--generator {spec!r} is not a directory, a run directory or PRESET=CHECKPOINT "
-                f"of a released generator (presets: {list_generators()})"
-            )
-        loaded = _official(spec, preset, file, options)
     _check_latents(loaded)
-    logger.info("loaded %s (%s), tokenizer %s", loaded.name, loaded.source, loaded.tokenizer.name)
+    logger.info("loaded %s (%s), tokenizer %s", loaded.name, loaded.source, tokenizer.name)
     return loaded
