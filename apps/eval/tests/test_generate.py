@@ -180,10 +180,19 @@ def test_bad_inputs_are_one_line_errors_before_any_sample(tmp_path, generator_ru
         (("--reference", str(tmp_path / "nowhere.npz")), "--reference"),
         (("--epochs", "1", "2"), "one --epochs value per --generator"),
         (("--latent-stats", str(tmp_path / "stats.pt")), "does not exist"),
+        (("--cfg-scale", "4", "4"), "lists a value twice"),
     ]
     for extra, message in cases:
         assert main(_args(out, run, extra=("--cfg-scale", "1", *extra))) == 2
         assert message in capsys.readouterr().err
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    assert (
+        main(
+            _args(out, run, extra=("--cfg-scale", "1", "--reference", str(tmp_path / "array.npy")))
+        )
+        == 2
+    )
+    assert "not an .npz archive" in capsys.readouterr().err
     np.savez(tmp_path / "empty.npz", labels=np.zeros(3))
     assert (
         main(

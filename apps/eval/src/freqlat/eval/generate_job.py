@@ -163,6 +163,8 @@ class GenerateEvalSettings:
             raise ValueError("give at least one --generator")
         if not self.cfg_scales:
             raise ValueError("give at least one --cfg-scale")
+        if len(set(self.cfg_scales)) != len(self.cfg_scales):
+            raise ValueError(f"--cfg-scale lists a value twice: {self.cfg_scales}")
         positive = ("num_samples", "batch_size", "shard_size", "ddim_steps")
         for name in positive:
             if getattr(self, name) < 1:

@@ -48,10 +48,13 @@ def check_reference_file(path: str | os.PathLike[str]) -> None:
     if not file.is_file():
         raise FileNotFoundError(f"--reference {file} does not exist")
     try:
-        with np.load(file) as data:
-            keys = set(data.files)
+        data = np.load(file)
     except (OSError, ValueError) as exc:
         raise ValueError(f"--reference {file} is not an .npz file: {exc}") from exc
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(f"--reference {file} is a single array, not an .npz archive")
+    with data:
+        keys = set(data.files)
     if "arr_0" not in keys and not {"mu", "sigma"} <= keys:
         raise ValueError(
             f"--reference {file} holds neither 'arr_0' images nor 'mu'/'sigma' statistics "
