@@ -148,7 +148,9 @@ def test_a_resumed_evaluation_samples_only_what_is_missing(tmp_path, generator_r
 
 def test_settings_that_change_the_images_do_not_reuse_old_samples(tmp_path, generator_run, capsys):
     run = generator_run("flow").run
-    assert main(_args(tmp_path / "out", run, num_samples=2, extra=("--cfg-scale", "4"))) == 0
+    debug = ("--cfg-scale", "4", "--launcher", "debug")  # through submitit's DebugExecutor
+    assert main(_args(tmp_path / "out", run, num_samples=2, extra=debug)) == 0
+    assert (tmp_path / "out" / "generation.md").is_file()
     capsys.readouterr()
     changed = _args(tmp_path / "out", run, num_samples=2, extra=("--cfg-scale", "4", "--seed", "1"))
     assert main(changed) == 2
