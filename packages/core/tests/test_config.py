@@ -47,6 +47,7 @@ class ListConfig:
 
     items: list[str] = config_field(help="one or more items", flag="--item", metavar="ITEM")
     count: int = config_field(1, help="a count")
+    scales: list[float] = config_field(default_factory=lambda: [1.0], help="float values")
 
 
 def test_overrides_parse_both_spellings_and_reject_repeats():
@@ -70,6 +71,24 @@ def test_typed_values_none_bool_and_json_are_parsed():
     assert values == {"use_ema": False, "extra": {"ch": 8}, "lr": 2e-4, "steps": 3, "mem_gb": None}
     assert parse_value(RunConfig, "use_ema", "null") is None
     assert parse_value(ListConfig, "items", ["a", "b"]) == ["a", "b"]
+
+
+def test_list_keys_convert_each_value_to_the_element_type():
+    assert parse_value(ListConfig, "scales", ["1", "2.5"]) == [1.0, 2.5]
+    assert typed_values(ListConfig, {"scales": [1, 2.5]}) == {"scales": [1.0, 2.5]}
+    with pytest.raises(
+        ValueError, match=r"config key 'scales' expects float list, got \['1', 'x'\]"
+    ):
+        parse_value(ListConfig, "scales", ["1", "x"])
+    with pytest.raises(ValueError, match="config key 'scales' expects float list"):
+        typed_values(ListConfig, {"scales": ["1"]})
+    with pytest.raises(ValueError, match="config key 'items' expects str list"):
+        typed_values(ListConfig, {"items": [1]})
+    parser = argparse.ArgumentParser(prog="x")
+    add_config_arguments(parser, ListConfig)
+    args = vars(parser.parse_args(["--item", "a", "--scales", "1", "10"]))
+    assert args["scales"] == [1.0, 10.0] and args["items"] == ["a"]
+    assert "--scales FLOAT [FLOAT ...]" in parser.format_help()
 
 
 def test_wrong_types_and_unknown_keys_are_one_line_errors():

@@ -128,8 +128,11 @@ def get_recon_protocol(name: str) -> ReconProtocol:
     return RECON_PROTOCOLS[name]
 
 
-def image_generators(indices: list[int], seed: int) -> list[torch.Generator]:
-    """One CPU generator per image index, so that image ``i`` always gets the same draw.
+def image_generators(
+    indices: list[int], seed: int, device: torch.device | str = "cpu"
+) -> list[torch.Generator]:
+    """One generator per image index (on ``device``), so that image ``i`` always gets the same
+    draw.
 
     Image ``i``'s generator is seeded from ``(seed, i)`` through numpy's SeedSequence, whatever
     the batch it is in and whichever rank evaluates it.
@@ -137,7 +140,8 @@ def image_generators(indices: list[int], seed: int) -> list[torch.Generator]:
     generators = []
     for index in indices:
         state = np.random.SeedSequence([seed, index]).generate_state(2, dtype=np.uint32)
-        generators.append(torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1])))
+        generator = torch.Generator(device=device)
+        generators.append(generator.manual_seed(int(state[0]) << 32 | int(state[1])))
     return generators
 
 

@@ -7,7 +7,7 @@ outer config, on the command line and in ``config.json``, so a training config r
 launch options instead of declaring them again.
 
 Supported value types: ``str``, ``int``, ``float``, ``bool``, ``dict`` (a JSON object),
-``list[str]`` (several values), each optionally ``| None``. One conversion serves every source:
+``list[str]``, ``list[int]`` and ``list[float]`` (several values), each optionally ``| None``. One conversion serves every source:
 :func:`parse_value` for command-line text, :func:`check_value` for Python values and JSON, so a
 value from ``--key value``, from ``resolve_config(..., {"key": value})`` or from a saved
 ``config.json`` is checked the same way, and a bad one is one line naming the key.
@@ -161,10 +161,19 @@ def _origin(hint: Any) -> Any:
     return typing.get_origin(base) or base
 
 
+def _item_type(hint: Any) -> type:
+    """The element type of a list key (``str``, ``int`` or ``float``)."""
+    args = typing.get_args(_base_type(hint))
+    return args[0] if args else str
+
+
 def type_name(hint: Any) -> str:
-    """How errors and ``--help`` name a key's type: ``int``, ``float or none``, ``a JSON object``."""
+    """How errors and ``--help`` name a key's type: ``int``, ``float list``, ``a JSON object``."""
     origin = _origin(hint)
-    name = {dict: "a JSON object", list: "str list"}.get(origin, getattr(origin, "__name__", ""))
+    if origin is list:
+        name = f"{_item_type(hint).__name__} list"
+    else:
+        name = {dict: "a JSON object"}.get(origin, getattr(origin, "__name__", ""))
     return f"{name or hint} or none" if _allows_none(hint) else name or str(hint)
 
 
@@ -179,12 +188,20 @@ def parse_value(cls: type, key: str, text: str | Sequence[str]) -> Any:
     """Convert the command-line text of ``key`` to its type (ValueError if it does not fit).
 
     ``none`` / ``null`` give None for optional keys; booleans take true/false/1/0/yes/no/on/off;
-    dict keys take JSON objects; list keys take a sequence of strings.
+    dict keys take JSON objects; list keys take a sequence of strings, each converted to the
+    list's element type.
     """
     hint = _key(cls, key).hint
     origin = _origin(hint)
     if origin is list:
-        return [text] if isinstance(text, str) else list(text)
+        items = [text] if isinstance(text, str) else list(text)
+        item_type = _item_type(hint)
+        try:
+            return [item_type(item) for item in items]
+        except ValueError as exc:
+            raise ValueError(
+                f"config key {key!r} expects {type_name(hint)}, got {items!r}"
+            ) from exc
     if not isinstance(text, str):
         raise ValueError(f"config key {key!r} takes one value, got {list(text)}")
     if _allows_none(hint) and text.strip().lower() in _NONE_WORDS:
@@ -219,7 +236,12 @@ def check_value(cls: type, key: str, value: Any) -> Any:
         return float(value)
     ok = isinstance(value, origin) and not (origin is int and isinstance(value, bool))
     if ok and origin is list:
-        ok = all(isinstance(item, str) for item in value)
+        item_type = _item_type(hint)
+        if item_type is float:
+            value = [
+                float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value
+            ]
+        ok = all(isinstance(item, item_type) and not isinstance(item, bool) for item in value)
     if not ok:
         raise ValueError(f"config key {key!r} expects {type_name(hint)}, got {value!r}")
     return value
@@ -352,7 +374,9 @@ def _shown(value: Any) -> str:
 
 def _metavar(hint: Any) -> str:
     origin = _origin(hint)
-    return {dict: "JSON", list: "STR"}.get(origin, getattr(origin, "__name__", "VALUE").upper())
+    if origin is list:
+        return _item_type(hint).__name__.upper()
+    return {dict: "JSON"}.get(origin, getattr(origin, "__name__", "VALUE").upper())
 
 
 def _help_text(key: ConfigKey, default: Any) -> str:
@@ -391,17 +415,21 @@ def add_config_arguments(
                 kwargs["choices"] = key.choices
             if _origin(key.hint) is list:
                 kwargs["nargs"] = "+"
-            else:
-                kwargs["type"] = _argparse_type(cls, key.name)
+            kwargs["type"] = _argparse_type(cls, key.name)
         parser.add_argument(key.option, **kwargs)
 
 
 def _argparse_type(cls: type, name: str) -> Any:
+    """argparse's converter of one value of key ``name`` (one element of a list key)."""
+    hint = config_keys(cls)[name].hint
+    is_list = _origin(hint) is list
+
     def convert(text: str) -> Any:
         try:
-            return parse_value(cls, name, text)
+            value = parse_value(cls, name, text)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from exc
+        return value[0] if is_list else value
 
-    convert.__name__ = type_name(config_keys(cls)[name].hint)
+    convert.__name__ = _item_type(hint).__name__ if is_list else type_name(hint)
     return convert

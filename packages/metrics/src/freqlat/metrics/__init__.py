@@ -37,10 +37,17 @@ from freqlat.metrics.reference import (
     read_adm_npz,
     write_adm_npz,
 )
+from freqlat.metrics.spectral import (
+    HIGH_FREQUENCY_DEFINITION,
+    RadialSpectrum,
+    high_band,
+    high_frequency_ratio,
+)
 from freqlat.metrics.weights import WeightsFile, WeightsVerificationError, verify_weights
 
 __all__ = [
     "DISTANCES",
+    "HIGH_FREQUENCY_DEFINITION",
     "LPIPS",
     "PROTOCOLS",
     "PROTOCOL_ALIASES",
@@ -53,6 +60,7 @@ __all__ = [
     "InceptionScore",
     "PrecisionRecall",
     "Protocol",
+    "RadialSpectrum",
     "ReconstructionMetrics",
     "ReferenceStatistics",
     "WeightsFile",
@@ -63,6 +71,8 @@ __all__ = [
     "folder_statistics",
     "frechet_distance",
     "get_protocol",
+    "high_band",
+    "high_frequency_ratio",
     "inception_score",
     "manifold_radii",
     "pairwise_distances",
