@@ -46,7 +46,10 @@ class NextScaleObjective:
             correct = flat.argmax(dim=-1) == targets
             return {
                 "loss": loss,
-                "ce": F.cross_entropy(flat.reshape(-1, vocab), targets.reshape(-1)),
+                # Without smoothing the loss is the cross-entropy: not computed twice.
+                "ce": loss.detach()
+                if self.label_smoothing == 0
+                else F.cross_entropy(flat.reshape(-1, vocab), targets.reshape(-1)),
                 "ce_last_scale": F.cross_entropy(
                     flat[:, -last:].reshape(-1, vocab), targets[:, -last:].reshape(-1)
                 ),
