@@ -68,6 +68,7 @@ from official_code import (
     LDM_CHECKOUT,
     VAR_CHECKOUT,
     LightningDiTCode,
+    describe_checkout,
     official_euler_sampler,
     official_ldm_code,
     official_lightningdit_code,
@@ -298,7 +299,8 @@ def comparison_markdown(rows, device, batches, checkout, precision, sample_steps
         f"### LightningDiT against the official code, same run, on {device_name(device)}",
         "",
         f"{datetime.date.today()}, torch {torch.__version__}, `benchmarks/bench_generators.py`; "
-        f"{precision}; batches {batches}. Official code imported from `{checkout}`. The "
+        f"{precision}; batches {batches}. Official code: {describe_checkout(checkout)}, outside "
+        "the repository. The "
         "official model (random weights, every trained parameter perturbed) is loaded into ours, "
         "so both hold identical weights. Parity in exact fp32 (TF32 off) on the benchmark batch: "
         "the eval forward (v), the loss terms on a fixed (t, x0), and an 8-point guided Euler "

@@ -42,7 +42,7 @@ from benchlib import (
     time_phases,
     training_row,
 )
-from official_code import LDMCode, official_latent_diffusion, silenced
+from official_code import LDMCode, describe_checkout, official_latent_diffusion, silenced
 from torch import Tensor, nn
 
 from freqlat.core.training import autocast, grad_scaler, optimizer_step
@@ -260,9 +260,10 @@ def comparison_markdown(
         f"### LDM against the official code, same run, on {device_name(device)}",
         "",
         f"{datetime.date.today()}, torch {torch.__version__}, `benchmarks/bench_generators.py`; "
-        f"batches {batches}, {latent_size} x {latent_size} latents. Official code imported from "
-        f"`{checkout}` (CompVis/latent-diffusion `LatentDiffusion` as cin256-v2.yaml builds it, "
-        "an identity first stage, its transformer blocks' checkpoint made autocast-safe). Our "
+        f"batches {batches}, {latent_size} x {latent_size} latents. Official code: "
+        f"{describe_checkout(checkout)}, outside the repository (`LatentDiffusion` as "
+        "cin256-v2.yaml builds it, an identity first stage, its transformer blocks' checkpoint "
+        "made autocast-safe). Our "
         "UNet (random weights, every parameter perturbed) is loaded into it, so both hold "
         "identical weights. Parity in exact fp32 (TF32 off) on the benchmark batch: eps of the "
         "eval forward, the loss at a fixed (t, noise), a 5-step guided DDIM sample; "

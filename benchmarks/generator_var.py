@@ -49,7 +49,13 @@ from benchlib import (
     time_phases,
     training_row,
 )
-from official_code import flat_indices, official_var_pair, official_var_training, silenced
+from official_code import (
+    describe_checkout,
+    flat_indices,
+    official_var_pair,
+    official_var_training,
+    silenced,
+)
 from torch import Tensor, nn
 from var_parity import official_greedy_tokens, randomize
 
@@ -333,7 +339,8 @@ def comparison_markdown(
         f"### VAR against the official code, same run, on {device_name(device)}",
         "",
         f"{datetime.date.today()}, torch {torch.__version__}, `benchmarks/bench_generators.py`; "
-        f"batches {batches}. Official code imported from `{checkout}` (FoundationVision/VAR "
+        f"batches {batches}. Official code: {describe_checkout(checkout)}, outside the "
+        "repository (FoundationVision/VAR "
         f"`VAR` and `VQVAE` with ch {vae_ch}, no flash attention or fused kernels; its "
         "`trainer.py` step with `AmpOptimizer`). Random weights (every VAR and quantiser "
         "parameter drawn from seeded noise) loaded into ours, so both hold identical weights. "

@@ -15,6 +15,7 @@ import contextlib
 import importlib
 import importlib.util
 import io
+import subprocess
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -51,6 +52,28 @@ class Side:
 def flat_indices(indices: list[Tensor]) -> Tensor:
     """Per-scale token maps (N x pn x pn or N x pn*pn each) as one N x sum(pn^2) tensor."""
     return torch.cat([i.reshape(i.shape[0], -1) for i in indices], dim=1)
+
+
+def checkout_commit(checkout: str | Path) -> str:
+    """The commit the git checkout ``checkout`` is at; ``"unknown"`` when it is not the top of
+    a git work tree (a folder inside another repository does not take that one's commit)."""
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(checkout), "rev-parse", "--show-toplevel", "HEAD"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    top, commit = result.stdout.split()
+    return commit if Path(top).resolve() == Path(checkout).resolve() else "unknown"
+
+
+def describe_checkout(checkout: str | Path) -> str:
+    """``owner/name at <commit>`` for a checkout in an ``owner+name`` folder, else its path and
+    commit: what a results table says about the official code it ran."""
+    folder = Path(checkout).resolve()
+    name = folder.name.replace("+", "/", 1) if "+" in folder.name else str(checkout)
+    return f"{name} at {checkout_commit(folder)[:12]}"
 
 
 def _load_module(name: str, path: Path) -> ModuleType:

@@ -30,13 +30,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import torch
-from official_code import VAR_CHECKOUT, official_var_code, official_var_pair
+from official_code import VAR_CHECKOUT, checkout_commit, official_var_code, official_var_pair
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
@@ -199,21 +198,10 @@ def official_manifest(models: ModuleType, checkout: Path, preset: str) -> dict:
     """Key -> shape of the official state dict of ``preset`` (parameters and buffers)."""
     _, official = official_var_pair(models, preset_config(preset))
     return {
-        "source": f"FoundationVision/VAR models/var.py at {_checkout_commit(checkout)}, "
+        "source": f"FoundationVision/VAR models/var.py at {checkout_commit(checkout)}, "
         f"shaped as build_vae_var(depth={official.depth})",
         "keys": {k: list(v.shape) for k, v in official.state_dict().items()},
     }
-
-
-def _checkout_commit(checkout: Path) -> str:
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(checkout), "rev-parse", "HEAD"],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return result.stdout.strip()
 
 
 def write_fixture(models: ModuleType, checkout: Path, path: Path, batch: int = 3) -> dict:
@@ -231,7 +219,7 @@ def write_fixture(models: ModuleType, checkout: Path, path: Path, batch: int = 3
     metadata = {
         "configs": json.dumps({k: dataclasses.asdict(c) for k, c in FIXTURE_CONFIGS.items()}),
         "cfgs": json.dumps(FIXTURE_CFGS),
-        "official_commit": _checkout_commit(checkout),
+        "official_commit": checkout_commit(checkout),
         "made_by": "benchmarks/var_parity.py --write-fixture",
         "torch": torch.__version__,
         "figures": json.dumps(report),

@@ -4,6 +4,7 @@ get none; the training row reports an official step that fails; the autocast-saf
 replaces upstream's recomputes under the forward's autocast."""
 
 import copy
+from pathlib import Path
 
 import benchlib
 import generator_ldm as ldm
@@ -94,3 +95,12 @@ def test_the_autocast_safe_checkpoint_recomputes_under_the_forwards_autocast():
 def test_a_folder_without_the_official_ldm_code_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"ldm/models/diffusion/ddpm\.py"):
         official_code.official_ldm_code(tmp_path)
+
+
+def test_a_checkout_is_described_by_its_repository_and_commit(tmp_path):
+    folder = tmp_path / "CompVis+latent-diffusion"
+    folder.mkdir()
+    assert official_code.describe_checkout(folder) == "CompVis/latent-diffusion at unknown"
+    assert official_code.describe_checkout(tmp_path) == f"{tmp_path} at unknown"
+    inside_a_repository = Path(__file__).parent
+    assert official_code.checkout_commit(inside_a_repository) == "unknown"
