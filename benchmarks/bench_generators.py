@@ -474,7 +474,12 @@ def run_var(
     precisions: list[str],
     overrides: dict[str, int],
 ) -> str:
-    """The VAR comparison of ``args.presets``, the official VQVAE of width ``args.vae_ch``."""
+    """The VAR comparison of ``args.presets``, the official VQVAE of width ``args.vae_ch``.
+
+    TF32 is on for both sides outside the parity check, as upstream's ``utils/arg_util.py``
+    (``tf32=True``) sets it for training (its VQVAE encodes in float32 in the step as shipped).
+    """
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     models = official_var_code(checkout)
     rows = []
     for preset, batch in zip(args.presets, args.batch, strict=True):

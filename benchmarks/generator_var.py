@@ -23,6 +23,9 @@ under each precision:
   images with its VQVAE (``img_to_idxBl``) every step, against our step on cached tokens. No
   parity check covers the encoder here (the tokenizer benchmark has one), so that ratio is
   printed as ungated.
+
+Upstream's ``AmpOptimizer`` autocasts on CUDA only: on a CPU its step runs in fp32 whatever the
+precision (the CPU rows are fp32).
 """
 
 from __future__ import annotations
@@ -170,8 +173,9 @@ def official_side(
         names, paras, groups = filter_params(var, NO_DECAY_KEYS)
         for group in groups:  # what lr_wd_annealing sets at every step
             group["weight_decay"] = recipe.weight_decay * group["wd_sc"]
+        fused = {"fused": True} if labels.is_cuda else {}  # train.py: fused=args.afuse (on)
         optimizer = torch.optim.AdamW(
-            groups, lr=recipe.peak_lr(len(labels)), betas=recipe.betas, weight_decay=0
+            groups, lr=recipe.peak_lr(len(labels)), betas=recipe.betas, weight_decay=0, **fused
         )
         amp = amp_sc.AmpOptimizer(
             MIXED_PRECISION[precision], optimizer, names, paras, grad_clip=recipe.grad_clip
@@ -340,21 +344,24 @@ def comparison_markdown(
         "",
         f"{datetime.date.today()}, torch {torch.__version__}, `benchmarks/bench_generators.py`; "
         f"batches {batches}. Official code: {describe_checkout(checkout)}, outside the "
-        "repository (FoundationVision/VAR "
-        f"`VAR` and `VQVAE` with ch {vae_ch}, no flash attention or fused kernels; its "
-        "`trainer.py` step with `AmpOptimizer`). Random weights (every VAR and quantiser "
+        f"repository (its `VAR` and `VQVAE` with ch {vae_ch}, no flash attention or fused "
+        "kernels; its `trainer.py` step with `AmpOptimizer`). Random weights (every VAR and "
+        "quantiser "
         "parameter drawn from seeded noise) loaded into ours, so both hold identical weights. "
         "Parity in exact fp32 (TF32 off) on the benchmark batch (random labels and token maps): "
         "the teacher-forcing input, the logits, the cross-entropy, greedy (top-k 1) tokens and "
-        f"the images decoded from them; max |ours - official| / max |official| <= {PARITY_RTOL:g} "
-        f"and at most {INDEX_MISMATCH_TOL:.1%} of the tokens differing, else the ratio is withheld. Generation: cfg 1.5, top-k 900 (or the vocabulary if smaller), top-p "
-        "0.96, decoded to images (ours: `generate` + `decode_indices`; upstream: "
-        "`autoregressive_infer_cfg`). Training: each side's own step from cached token maps "
-        "(AdamW betas (0.9, 0.95), weight decay 0.05 on the weights, clip 2; fp16 with a "
-        "GradScaler); 'as shipped': upstream's step also encodes the images with its VQVAE. "
-        "Peak GiB: CUDA memory above the resident weights (and, for training, the optimiser "
-        "state). Anchor (official code, H100, VAR-d16 training step at batch 96, fp16, no flash "
-        f"attention, issue 13): {ANCHOR:g} img/s.",
+        "the images decoded from them; max |ours - official| / max |official| <= "
+        f"{PARITY_RTOL:g} and at most {INDEX_MISMATCH_TOL:.1%} of the tokens differing, else the "
+        "ratio is withheld. Generation: cfg 1.5, top-k 900 (or the vocabulary if smaller), "
+        "top-p 0.96, decoded to images (ours: `generate` + `decode_indices`; upstream: "
+        "`autoregressive_infer_cfg`). Training: each side's own step from cached token maps, "
+        "AdamW betas (0.9, 0.95), weight decay 0.05 on the weights, clip 2, a GradScaler in "
+        "fp16; fused AdamW on a GPU (upstream's train.py default; ours through "
+        "`VARTrainingRecipe.optimizer`); TF32 on outside the parity check, as upstream sets it. "
+        "'As shipped': upstream's step also encodes the images with its VQVAE, in float32 as "
+        "in its trainer.py. Peak GiB: CUDA memory above the resident weights (and, for "
+        "training, the optimiser state). Anchor (official code, H100, VAR-d16 training step at "
+        f"batch 96, fp16, no flash attention, issue 13): {ANCHOR:g} img/s.",
         "",
         *comparison_table(rows),
     ]
