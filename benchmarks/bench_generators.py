@@ -417,21 +417,19 @@ def checkout_of(family: str, given: str | None, official_root: str | None) -> st
     return str(Path(official_root) / FAMILIES[family]) if official_root else None
 
 
-def run_lightningdit(
-    args: argparse.Namespace,
-    device: torch.device,
-    checkout: str,
-    precisions: list[str],
-    overrides: dict[str, int],
-) -> str:
-    """The LightningDiT comparison of ``args.presets`` (fresh model pairs per precision)."""
+def run_lightningdit(args: argparse.Namespace, device: torch.device, checkout: str) -> str:
+    """The LightningDiT comparison of ``args.presets`` (fresh model pairs per precision).
+
+    ``args`` is the command line with ``precisions`` and ``overrides`` (a dict) filled in by
+    :func:`main`, as for :func:`run_ldm` and :func:`run_var`.
+    """
     compiled = device.type == "cuda" and not args.no_compile
     code = official_lightningdit_code(checkout, compiled=compiled)
     steps = args.sample_steps or SAMPLE_STEPS["lightningdit"]
     rows = []
-    for precision in precisions:
+    for precision in args.precisions:
         for preset, batch in zip(args.presets, args.batch, strict=True):
-            ours_model, official_model = paired_models(preset, code, device, **overrides)
+            ours_model, official_model = paired_models(preset, code, device, **args.overrides)
             rows += compare(
                 subject_name(preset, args.override), our_side(ours_model, compiled),
                 official_side(code, official_model), benchmark_batch(ours_model, batch, device),
@@ -439,27 +437,22 @@ def run_lightningdit(
             )  # fmt: skip
             del ours_model, official_model
             free_device_memory(device)
-    return comparison_markdown(rows, device, args.batch, checkout, " and ".join(precisions), steps)
+    precisions = " and ".join(args.precisions)
+    return comparison_markdown(rows, device, args.batch, checkout, precisions, steps)
 
 
-def run_ldm(
-    args: argparse.Namespace,
-    device: torch.device,
-    checkout: str,
-    precisions: list[str],
-    overrides: dict[str, int],
-) -> str:
+def run_ldm(args: argparse.Namespace, device: torch.device, checkout: str) -> str:
     """The LDM comparison of ``args.presets`` on ``args.latent_size`` latents."""
     code = official_ldm_code(checkout)
     use_autocast_safe_checkpoint(code)
     steps = args.sample_steps or SAMPLE_STEPS["ldm"]
     rows = []
     for preset, batch in zip(args.presets, args.batch, strict=True):
-        ours, official = ldm.paired_models(preset, code, device, **overrides)
+        ours, official = ldm.paired_models(preset, code, device, **args.overrides)
         rows += ldm.compare(
             subject_name(preset, args.override), ldm.our_side(ours),
             ldm.official_side(code, official),
-            ldm.benchmark_batch(ours, batch, args.latent_size, device), device, precisions,
+            ldm.benchmark_batch(ours, batch, args.latent_size, device), device, args.precisions,
             args.iters, args.warmup, steps, args.sample_iters,
         )  # fmt: skip
         del ours, official
@@ -467,13 +460,7 @@ def run_ldm(
     return ldm.comparison_markdown(rows, device, args.batch, args.latent_size, checkout, steps)
 
 
-def run_var(
-    args: argparse.Namespace,
-    device: torch.device,
-    checkout: str,
-    precisions: list[str],
-    overrides: dict[str, int],
-) -> str:
+def run_var(args: argparse.Namespace, device: torch.device, checkout: str) -> str:
     """The VAR comparison of ``args.presets``, the official VQVAE of width ``args.vae_ch``.
 
     TF32 is on for both sides outside the parity check, as upstream's ``utils/arg_util.py``
@@ -483,13 +470,13 @@ def run_var(
     models = official_var_code(checkout)
     rows = []
     for preset, batch in zip(args.presets, args.batch, strict=True):
-        config = preset_config(preset, **overrides)
+        config = preset_config(preset, **args.overrides)
         ours, tokenizer, vqvae, official = var.paired_models(models, config, args.vae_ch, device)
         recipe = var_training_recipe(preset)
         rows += var.compare(
             subject_name(preset, args.override), var.our_side(ours, tokenizer, recipe),
             var.official_side(checkout, vqvae, official, recipe, config.class_dropout),
-            var.benchmark_batch(config, batch, device), device, precisions, args.iters,
+            var.benchmark_batch(config, batch, device), device, args.precisions, args.iters,
             args.warmup, args.sample_iters, as_shipped=not args.no_as_shipped,
             top_k=min(var.TOP_K, config.vocab_size),
         )  # fmt: skip
@@ -559,12 +546,13 @@ def main() -> None:
         )
     if len(args.batch) != len(args.presets):
         parser.error("give one --batch per preset")
-    precisions = args.precision or (GPU_PRECISIONS[family] if device.type == "cuda" else ["fp32"])
+    gpu_precisions = GPU_PRECISIONS[family]
+    args.precisions = args.precision or (gpu_precisions if device.type == "cuda" else ["fp32"])
     if device.type == "cpu":
         torch.set_flush_denormal(True)  # the same for both sides
-    overrides = {k: int(v) for k, v in (item.split("=", 1) for item in args.override)}
+    args.overrides = {k: int(v) for k, v in (item.split("=", 1) for item in args.override)}
     run = {"lightningdit": run_lightningdit, "ldm": run_ldm, "var": run_var}[family]
-    emit(run(args, device, checkout, precisions, overrides), args.append)
+    emit(run(args, device, checkout), args.append)
 
 
 if __name__ == "__main__":
