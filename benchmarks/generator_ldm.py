@@ -183,16 +183,15 @@ def parity(
     DDIM sample of ``parity_steps`` steps."""
     x, t, y, noise = batch
     with torch.no_grad(), exact_fp32():
-        return {
-            "forward": tensor_diffs({"eps": ours.forward(x, t, y)}, {"eps": official.forward(x, t, y)}),
-            "loss": tensor_diffs(
-                {"loss": ours.loss_at(x, y, t, noise)}, {"loss": official.loss_at(x, y, t, noise)}
-            ),
-            "sample": tensor_diffs(
-                {"x": ours.sample(noise, y, parity_steps)},
-                {"x": official.sample(noise, y, parity_steps)},
-            ),
-        }  # fmt: skip
+        forward = tensor_diffs({"eps": ours.forward(x, t, y)}, {"eps": official.forward(x, t, y)})
+        loss = tensor_diffs(
+            {"loss": ours.loss_at(x, y, t, noise)}, {"loss": official.loss_at(x, y, t, noise)}
+        )
+        sample = tensor_diffs(
+            {"x": ours.sample(noise, y, parity_steps)},
+            {"x": official.sample(noise, y, parity_steps)},
+        )
+    return {"forward": forward, "loss": loss, "sample": sample}
 
 
 def compare(
