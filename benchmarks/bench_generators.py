@@ -1,14 +1,26 @@
-"""Benchmark: LightningDiT training step, forward and sampling against the official code; and the
-sampler table (how far Euler and Heun samples are from a converged reference, by step count).
+"""Benchmark: the generators' training step, forward and sampling against the official code, in
+the same run, on identical weights, after a parity check; and the sampler table (how far Euler
+and Heun samples are from a converged reference, by step count).
 
-Same-run comparison (``--official-root DIR`` holding ``hustvl+LightningDiT``, or
-``--lightningdit CHECKOUT``): the official model is built from the checkout (its
-``models/lightningdit.py``, random weights with every trained parameter perturbed so that no
-adaLN-Zero gate is zero), its state dict is loaded into ours strictly, and parity is checked in
-exact fp32 (TF32 off) on the benchmark batch before anything is timed: the eval forward, the
-training loss terms on a fixed (t, x0) (the official ``Transport.training_losses``), and a
-sample of the official ``Sampler.sample_ode(sampling_method="euler")`` driven by
-``forward_with_cfg``. Then, under ``--precision`` (bf16 autocast on a GPU), each of
+The presets of one run name one family, whose official code comes from a checkout under
+``--official-root DIR`` (or its own flag):
+
+- ``lightningdit-*``: ``DIR/hustvl+LightningDiT`` (``--lightningdit``; needs einops,
+  torchdiffeq, scipy). Below.
+- ``ldm-*``: ``DIR/CompVis+latent-diffusion`` (``--latent-diffusion``; needs omegaconf, einops,
+  pytorch_lightning < 2): the UNet's training step, forward and guided DDIM sampling, see
+  ``generator_ldm.py``. GPU default: fp32 and bf16.
+- ``var-*``: ``DIR/FoundationVision+VAR`` (``--var``; needs huggingface_hub): the training
+  step from cached tokens (and upstream's as shipped, which encodes images), the teacher-forced
+  forward and generation to images, see ``generator_var.py``. GPU default: fp16 and bf16.
+
+LightningDiT: the official model is built from the checkout (its ``models/lightningdit.py``,
+random weights with every trained parameter perturbed so that no adaLN-Zero gate is zero), its
+state dict is loaded into ours strictly, and parity is checked in exact fp32 (TF32 off) on the
+benchmark batch before anything is timed: the eval forward, the training loss terms on a fixed
+(t, x0) (the official ``Transport.training_losses``), and a sample of the official
+``Sampler.sample_ode(sampling_method="euler")`` driven by ``forward_with_cfg``. Then, under each
+``--precision`` (bf16 autocast on a GPU), each of
 - ``train``: forward + loss (logit-normal t, MSE + cosine) + backward + AdamW (lr 2e-4,
   betas (0.9, 0.95)) on a fixed latent batch, labels dropped with p = 0.1;
 - ``forward``: the eval forward;
@@ -17,11 +29,13 @@ sample of the official ``Sampler.sample_ode(sampling_method="euler")`` driven by
 is timed for ours and then the official code, with the peak CUDA memory above the resident
 weights. On a GPU the official code keeps its ``@torch.compile`` decorators as shipped and ours is
 compiled with ``torch.compile`` (``--no-compile`` turns both off); on a CPU both run eagerly. The
-speed-up is printed only where parity holds. The official transport needs torchdiffeq and scipy,
-the model einops (install them outside the project).
+LDM and VAR comparisons run both sides eagerly, as their official code ships. The speed-up is
+printed only where parity holds. Install the official code's extra packages outside the project.
 
     uv run --no-sync python benchmarks/bench_generators.py --official-root DIR [--device cuda] \\
         [--presets lightningdit-xl-1 lightningdit-b-1] [--batch 128 256] [--append benchmarks/RESULTS.md]
+    uv run --no-sync python benchmarks/bench_generators.py --official-root DIR --presets ldm-cin256-v2 --batch 64
+    uv run --no-sync python benchmarks/bench_generators.py --official-root DIR --presets var-d16 --batch 96
     uv run --no-sync python benchmarks/bench_generators.py --sampler-table [--append benchmarks/RESULTS.md]
 """
 
@@ -33,28 +47,43 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import generator_ldm as ldm
+import generator_var as var
 import torch
 from benchlib import (
     PARITY_RTOL,
     ComparisonRow,
     Phase,
+    TrainingStep,
     comparison_table,
     device_name,
     emit,
     exact_fp32,
     precision_context,
     tensor_diffs,
-    throughput_and_peak,
     time_phases,
+    training_row,
 )
 from official_code import (
+    LDM_CHECKOUT,
+    VAR_CHECKOUT,
     LightningDiTCode,
+    describe_checkout,
     official_euler_sampler,
+    official_ldm_code,
     official_lightningdit_code,
+    official_var_code,
+    use_autocast_safe_checkpoint,
 )
 from torch import Tensor, nn
 
-from freqlat.generators import create_generator, flow_matching_loss, sample_flow
+from freqlat.generators import (
+    create_generator,
+    flow_matching_loss,
+    preset_config,
+    sample_flow,
+    var_training_recipe,
+)
 from freqlat.generators.lightningdit import LightningDiT
 from freqlat.tokenizers.pretrained import load_state_strict
 
@@ -212,18 +241,6 @@ def _parity(ours: GeneratorSide, official: GeneratorSide, batch, parity_steps: i
     return forward, loss, sample
 
 
-def train_throughput(
-    side: GeneratorSide, x: Tensor, y: Tensor, device, precision: str, iters: int, warmup: int
-) -> tuple[float, float | None]:
-    """Images/s and peak GiB of ``side``'s training step on the fixed batch (x, y)."""
-    side.model.train()
-    step = side.train_step(x, y, precision)
-    step()  # the optimiser's state is allocated here, outside the measured peak
-    result = throughput_and_peak(step, len(x), device, iters, warmup)
-    side.model.eval()
-    return result
-
-
 def compare(
     subject: str,
     ours: GeneratorSide,
@@ -260,16 +277,19 @@ def compare(
     ]  # fmt: skip
     rows = time_phases(subject, phases, device, precision, iters, warmup, rtol)
     # Training last: it changes the weights of both sides.
-    train_ok = all(d.within(rtol, 0) for d in forward_parity + loss_parity)
-    ours_ips, ours_peak = train_throughput(ours, x, y, device, precision, iters, warmup)
-    official_ips, official_peak = train_throughput(official, x, y, device, precision, iters, warmup)
     rows.append(
-        ComparisonRow(
-            subject, f"train {precision}", ours_ips, official_ips, ours_peak, official_peak,
-            forward_parity + loss_parity, train_ok, "random t, x0 and label dropout per step",
+        training_row(
+            subject, "train", training_step(ours, x, y), training_step(official, x, y), n,
+            device, precision, iters, warmup, forward_parity + loss_parity,
+            "random t, x0 and label dropout per step", rtol,
         )
     )  # fmt: skip
     return rows
+
+
+def training_step(side: GeneratorSide, x: Tensor, y: Tensor) -> TrainingStep:
+    """``side``'s training step on the fixed batch (x, y)."""
+    return TrainingStep(side.model, lambda precision: side.train_step(x, y, precision))
 
 
 def comparison_markdown(rows, device, batches, checkout, precision, sample_steps) -> str:
@@ -279,7 +299,8 @@ def comparison_markdown(rows, device, batches, checkout, precision, sample_steps
         f"### LightningDiT against the official code, same run, on {device_name(device)}",
         "",
         f"{datetime.date.today()}, torch {torch.__version__}, `benchmarks/bench_generators.py`; "
-        f"{precision}; batches {batches}. Official code imported from `{checkout}`. The "
+        f"{precision}; batches {batches}. Official code: {describe_checkout(checkout)}, outside "
+        "the repository. The "
         "official model (random weights, every trained parameter perturbed) is loaded into ours, "
         "so both hold identical weights. Parity in exact fp32 (TF32 off) on the benchmark batch: "
         "the eval forward (v), the loss terms on a fixed (t, x0), and an 8-point guided Euler "
@@ -366,6 +387,115 @@ def sampler_markdown(table: str, train_steps: int, reference_steps: int) -> str:
     )
 
 
+# Each family's official checkout under --official-root, and the flag that names it directly.
+FAMILIES = {"lightningdit": CHECKOUT, "ldm": LDM_CHECKOUT, "var": VAR_CHECKOUT}
+FLAGS = {"lightningdit": "lightningdit", "ldm": "latent_diffusion", "var": "var"}
+# The precisions each family is timed in on a GPU (a CPU run times fp32).
+GPU_PRECISIONS = {"lightningdit": ["bf16"], "ldm": ["fp32", "bf16"], "var": ["fp16", "bf16"]}
+# Sampler steps: LightningDiT's Euler grid points, LDM's DDIM S.
+SAMPLE_STEPS = {"lightningdit": 25, "ldm": 20}
+
+
+def family_of(presets: list[str]) -> str:
+    """The one generator family (``lightningdit``, ``ldm``, ``var``) that ``presets`` name.
+
+    One family per run: LightningDiT's and VAR's official code both have a top-level package
+    named ``models``, so they cannot share a process.
+    """
+    families = {preset.split("-", 1)[0] for preset in presets}
+    if len(families) != 1 or not families <= set(FAMILIES):
+        raise ValueError(
+            f"presets {presets} must all be of one family: lightningdit-*, ldm-* or var-*"
+        )
+    return families.pop()
+
+
+def checkout_of(family: str, given: str | None, official_root: str | None) -> str | None:
+    """The official checkout of ``family``: its own flag, else ``official_root/<owner+name>``."""
+    if given:
+        return given
+    return str(Path(official_root) / FAMILIES[family]) if official_root else None
+
+
+def run_lightningdit(args: argparse.Namespace, device: torch.device, checkout: str) -> str:
+    """The LightningDiT comparison of ``args.presets`` (fresh model pairs per precision).
+
+    ``args`` is the command line with ``precisions`` and ``overrides`` (a dict) filled in by
+    :func:`main`, as for :func:`run_ldm` and :func:`run_var`.
+    """
+    compiled = device.type == "cuda" and not args.no_compile
+    code = official_lightningdit_code(checkout, compiled=compiled)
+    steps = args.sample_steps or SAMPLE_STEPS["lightningdit"]
+    rows = []
+    for precision in args.precisions:
+        for preset, batch in zip(args.presets, args.batch, strict=True):
+            ours_model, official_model = paired_models(preset, code, device, **args.overrides)
+            rows += compare(
+                subject_name(preset, args.override), our_side(ours_model, compiled),
+                official_side(code, official_model), benchmark_batch(ours_model, batch, device),
+                device, precision, args.iters, args.warmup, steps,
+            )  # fmt: skip
+            del ours_model, official_model
+            free_device_memory(device)
+    precisions = " and ".join(args.precisions)
+    return comparison_markdown(rows, device, args.batch, checkout, precisions, steps)
+
+
+def run_ldm(args: argparse.Namespace, device: torch.device, checkout: str) -> str:
+    """The LDM comparison of ``args.presets`` on ``args.latent_size`` latents."""
+    code = official_ldm_code(checkout)
+    use_autocast_safe_checkpoint(code)
+    steps = args.sample_steps or SAMPLE_STEPS["ldm"]
+    rows = []
+    for preset, batch in zip(args.presets, args.batch, strict=True):
+        ours, official = ldm.paired_models(preset, code, device, **args.overrides)
+        rows += ldm.compare(
+            subject_name(preset, args.override), ldm.our_side(ours),
+            ldm.official_side(code, official),
+            ldm.benchmark_batch(ours, batch, args.latent_size, device), device, args.precisions,
+            args.iters, args.warmup, steps, args.sample_iters,
+        )  # fmt: skip
+        del ours, official
+        free_device_memory(device)
+    return ldm.comparison_markdown(rows, device, args.batch, args.latent_size, checkout, steps)
+
+
+def run_var(args: argparse.Namespace, device: torch.device, checkout: str) -> str:
+    """The VAR comparison of ``args.presets``, the official VQVAE of width ``args.vae_ch``.
+
+    TF32 is on for both sides outside the parity check, as upstream's ``utils/arg_util.py``
+    (``tf32=True``) sets it for training (its VQVAE encodes in float32 in the step as shipped).
+    """
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    models = official_var_code(checkout)
+    rows = []
+    for preset, batch in zip(args.presets, args.batch, strict=True):
+        config = preset_config(preset, **args.overrides)
+        ours, tokenizer, vqvae, official = var.paired_models(models, config, args.vae_ch, device)
+        recipe = var_training_recipe(preset)
+        rows += var.compare(
+            subject_name(preset, args.override), var.our_side(ours, tokenizer, recipe),
+            var.official_side(checkout, vqvae, official, recipe, config.class_dropout),
+            var.benchmark_batch(config, batch, device), device, args.precisions, args.iters,
+            args.warmup, args.sample_iters, as_shipped=not args.no_as_shipped,
+            top_k=min(var.TOP_K, config.vocab_size),
+        )  # fmt: skip
+        del ours, tokenizer, vqvae, official
+        free_device_memory(device)
+    return var.comparison_markdown(rows, device, args.batch, checkout, args.vae_ch)
+
+
+def subject_name(preset: str, override: list[str]) -> str:
+    """The preset, with its config overrides if any."""
+    return preset + (f" ({', '.join(override)})" if override else "")
+
+
+def free_device_memory(device: torch.device) -> None:
+    """Hand cached CUDA memory back between presets (each pair is measured alone)."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
 def main() -> None:
     head, details = __doc__.split("\n\n", 1)
     parser = argparse.ArgumentParser(
@@ -375,14 +505,24 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+", default=["lightningdit-xl-1", "lightningdit-b-1"])
     parser.add_argument("--batch", nargs="+", type=int, default=[128, 256], help="one per preset")
     parser.add_argument("--override", nargs="*", default=[], help="config overrides KEY=INT")
-    parser.add_argument("--precision", choices=("bf16", "fp32"), default=None)
+    parser.add_argument("--precision", nargs="+", choices=("bf16", "fp16", "fp32"), default=None)
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--sample-steps", type=int, default=25)
+    parser.add_argument("--sample-steps", type=int, default=None, help="Euler points / DDIM S")
+    parser.add_argument(
+        "--sample-iters", type=int, default=3, help="timed sampler calls (LDM, VAR)"
+    )
+    parser.add_argument("--latent-size", type=int, default=64, help="LDM latent side")
+    parser.add_argument("--vae-ch", type=int, default=160, help="width of VAR's official VQVAE")
+    parser.add_argument(
+        "--no-as-shipped", action="store_true", help="VAR: skip the step that encodes"
+    )
     parser.add_argument("--no-compile", action="store_true", help="eager code on both sides")
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--official-root", default=None, help=f"folder holding {CHECKOUT}")
+    parser.add_argument("--official-root", default=None, help="folder holding the checkouts")
     parser.add_argument("--lightningdit", default=None, help="checkout of hustvl/LightningDiT")
+    parser.add_argument("--latent-diffusion", default=None, help="of CompVis/latent-diffusion")
+    parser.add_argument("--var", default=None, help="checkout of FoundationVision/VAR")
     parser.add_argument("--sampler-table", action="store_true", help="write the sampler table")
     parser.add_argument("--train-steps", type=int, default=400)
     parser.add_argument("--append", default=None, help="append the markdown tables to this file")
@@ -395,35 +535,24 @@ def main() -> None:
         steps = [8, 16, 32, 64, 128, 250]
         emit(sampler_markdown(sampler_table(model, steps), args.train_steps, 1000), args.append)
         return
-    checkout = args.lightningdit or (
-        str(Path(args.official_root) / CHECKOUT) if args.official_root else None
-    )
+    try:
+        family = family_of(args.presets)
+    except ValueError as error:
+        parser.error(str(error))
+    checkout = checkout_of(family, getattr(args, FLAGS[family]), args.official_root)
     if checkout is None:
-        parser.error("give --official-root or --lightningdit (or --sampler-table)")
+        parser.error(
+            f"give --official-root or the {FAMILIES[family]} checkout (or --sampler-table)"
+        )
     if len(args.batch) != len(args.presets):
         parser.error("give one --batch per preset")
-    precision = args.precision or ("bf16" if device.type == "cuda" else "fp32")
-    compiled = device.type == "cuda" and not args.no_compile
+    gpu_precisions = GPU_PRECISIONS[family]
+    args.precisions = args.precision or (gpu_precisions if device.type == "cuda" else ["fp32"])
     if device.type == "cpu":
         torch.set_flush_denormal(True)  # the same for both sides
-    overrides = {k: int(v) for k, v in (item.split("=", 1) for item in args.override)}
-    code = official_lightningdit_code(checkout, compiled=compiled)
-    rows = []
-    for preset, batch in zip(args.presets, args.batch, strict=True):
-        ours_model, official_model = paired_models(preset, code, device, **overrides)
-        subject = preset + (f" ({', '.join(args.override)})" if args.override else "")
-        rows += compare(
-            subject, our_side(ours_model, compiled), official_side(code, official_model),
-            benchmark_batch(ours_model, batch, device), device, precision, args.iters,
-            args.warmup, args.sample_steps,
-        )  # fmt: skip
-        del ours_model, official_model
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-    emit(
-        comparison_markdown(rows, device, args.batch, checkout, precision, args.sample_steps),
-        args.append,
-    )
+    args.overrides = {k: int(v) for k, v in (item.split("=", 1) for item in args.override)}
+    run = {"lightningdit": run_lightningdit, "ldm": run_ldm, "var": run_var}[family]
+    emit(run(args, device, checkout), args.append)
 
 
 if __name__ == "__main__":

@@ -107,12 +107,15 @@ PARITY_RTOL = 1e-3
 INDEX_MISMATCH_TOL = 1e-3
 
 
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 def precision_context(device: torch.device, precision: str):
-    """bf16 autocast on ``device`` for ``"bf16"``, nothing for ``"fp32"``."""
-    if precision not in ("bf16", "fp32"):
-        raise ValueError(f"precision must be 'bf16' or 'fp32', got {precision!r}")
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
+    """bf16 or fp16 autocast on ``device`` for ``"bf16"`` / ``"fp16"``, nothing for ``"fp32"``."""
+    if precision not in ("fp32", *AUTOCAST_DTYPES):
+        raise ValueError(f"precision must be 'bf16', 'fp16' or 'fp32', got {precision!r}")
+    if precision in AUTOCAST_DTYPES:
+        return torch.autocast(device.type, dtype=AUTOCAST_DTYPES[precision])
     return nullcontext()
 
 
@@ -263,6 +266,78 @@ def time_phases(
             )
         )
     return rows
+
+
+@dataclass(frozen=True)
+class TrainingStep:
+    """One implementation's training step as the harness times it.
+
+    ``make(precision)`` builds the step (with its own optimiser) and returns the call that runs
+    one step on a fixed batch; ``model`` is put in train mode while it is timed.
+    """
+
+    model: torch.nn.Module
+    make: Callable[[str], Callable[[], object]]
+
+
+def time_training(
+    step: TrainingStep, images: int, device: torch.device, precision: str, iters: int, warmup: int
+) -> tuple[float, float | None]:
+    """Images/s and peak GiB of a training step. The step runs once before the measurement, so
+    the optimiser state is allocated outside the measured peak; eval mode is restored after."""
+    step.model.train()
+    try:
+        run = step.make(precision)
+        run()
+        return throughput_and_peak(run, images, device, iters, warmup)
+    finally:
+        step.model.eval()
+
+
+def training_row(
+    subject: str,
+    measurement: str,
+    ours: TrainingStep,
+    official: TrainingStep,
+    images: int,
+    device: torch.device,
+    precision: str,
+    iters: int,
+    warmup: int,
+    parity: list[TensorDiff],
+    timed_diff: str,
+    rtol: float = PARITY_RTOL,
+    parity_note: str | None = None,
+    ours_measured: tuple[float, float | None] | None = None,
+) -> ComparisonRow:
+    """Both training steps timed, ours first, as one row gated by ``parity`` (the exact-fp32
+    differences of what the step computes: forward, loss), or by ``parity_note`` (why no check
+    covers it; the ratio is then printed as ungated). ``ours_measured`` (img/s, peak) reuses a
+    measurement of our step instead of timing it again. An official step that raises a
+    RuntimeError is reported in the row. Training changes both models' weights: run it last."""
+    ours_ips, ours_peak = ours_measured or time_training(
+        ours, images, device, precision, iters, warmup
+    )
+    official_ips = official_peak = official_error = None
+    try:
+        official_ips, official_peak = time_training(
+            official, images, device, precision, iters, warmup
+        )
+    except RuntimeError as error:
+        official_error = _describe(error)
+    return ComparisonRow(
+        subject=subject,
+        measurement=f"{measurement} {precision}",
+        ours_ips=ours_ips,
+        official_ips=official_ips,
+        ours_peak=ours_peak,
+        official_peak=official_peak,
+        parity=parity,
+        parity_ok=all(d.within(rtol, 0.0) for d in parity),
+        timed_diff=timed_diff,
+        official_error=official_error,
+        parity_note=parity_note,
+    )
 
 
 def _rate(ips: float) -> str:

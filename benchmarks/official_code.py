@@ -1,17 +1,24 @@
-"""The official tokenizer code, imported at run time from checkouts given by path.
+"""The official tokenizer and generator code, imported at run time from checkouts given by path.
 
-Used by ``benchmarks/bench_tokenizers.py --official-root`` for same-run comparisons. Nothing of the
-official code is in this repository: each function imports it from a checkout of
-hustvl/LightningDiT, LTH14/mar, FoundationVision/VAR (and CompVis/taming-transformers for the
-VA-VAE training step) and drives it the way its own scripts do.
+Used by ``benchmarks/bench_tokenizers.py`` and ``benchmarks/bench_generators.py`` (with
+``--official-root``) for same-run comparisons, and by the scripts that write the parity fixtures.
+Nothing of the official code is in this repository: each function imports it from a checkout of
+hustvl/LightningDiT, LTH14/mar, FoundationVision/VAR, CompVis/latent-diffusion (and
+CompVis/taming-transformers for the VA-VAE training step) and drives it the way its own scripts
+do.
 """
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import importlib
 import importlib.util
+import io
+import subprocess
 import sys
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -19,6 +26,7 @@ from types import ModuleType
 import torch
 from benchlib import precision_context
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint as recomputed
 
 from freqlat.tokenizers import create_tokenizer
 from freqlat.tokenizers.base import load_state_strict
@@ -44,6 +52,28 @@ class Side:
 def flat_indices(indices: list[Tensor]) -> Tensor:
     """Per-scale token maps (N x pn x pn or N x pn*pn each) as one N x sum(pn^2) tensor."""
     return torch.cat([i.reshape(i.shape[0], -1) for i in indices], dim=1)
+
+
+def checkout_commit(checkout: str | Path) -> str:
+    """The commit the git checkout ``checkout`` is at; ``"unknown"`` when it is not the top of
+    a git work tree (a folder inside another repository does not take that one's commit)."""
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(checkout), "rev-parse", "--show-toplevel", "HEAD"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    top, commit = result.stdout.split()
+    return commit if Path(top).resolve() == Path(checkout).resolve() else "unknown"
+
+
+def describe_checkout(checkout: str | Path) -> str:
+    """``owner/name at <commit>`` for a checkout in an ``owner+name`` folder, else its path and
+    commit: what a results table says about the official code it ran."""
+    folder = Path(checkout).resolve()
+    name = folder.name.replace("+", "/", 1) if "+" in folder.name else str(checkout)
+    return f"{name} at {checkout_commit(folder)[:12]}"
 
 
 def _load_module(name: str, path: Path) -> ModuleType:
@@ -396,3 +426,248 @@ def official_euler_sampler(code: LightningDiTCode, steps: int, shift: float) -> 
     transport = code.transport.create_transport("Linear", "velocity", None, None, None)
     sampler = code.transport.Sampler(transport)
     return sampler.sample_ode(sampling_method="euler", num_steps=steps, timestep_shift=shift)
+
+
+# --------------------------------------------------------------------------------------------
+# Silencing the official code's prints and progress bars inside timed calls
+# --------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def silenced():
+    """Swallow stdout and stderr (the official samplers print and draw tqdm bars per call)."""
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        yield
+
+
+# --------------------------------------------------------------------------------------------
+# LDM (CompVis/latent-diffusion ldm/)
+# --------------------------------------------------------------------------------------------
+
+LDM_CHECKOUT = "CompVis+latent-diffusion"
+# Modules upstream imports at module level for models these runs never build.
+_LDM_STUBS = ("taming", "taming.modules", "taming.modules.vqvae", "clip", "kornia")
+
+
+@dataclass(frozen=True)
+class LDMCode:
+    """The official LDM code of a CompVis/latent-diffusion checkout: ``ddpm``
+    (``ldm.models.diffusion.ddpm``: ``LatentDiffusion``), ``ddim`` (``DDIMSampler``) and the two
+    modules that call upstream's ``checkpoint`` (``attention``, ``openaimodel``)."""
+
+    ddpm: ModuleType
+    ddim: ModuleType
+    attention: ModuleType
+    openaimodel: ModuleType
+
+
+def _keep_on_model_device(sampler: object, name: str, value: object) -> None:
+    """``DDIMSampler.register_buffer`` without its unconditional move to CUDA: the schedule stays
+    on the model's device, where upstream's ``make_schedule`` already put it."""
+    setattr(sampler, name, value)
+
+
+def official_ldm_code(checkout: str | Path) -> LDMCode:
+    """Import the official LDM model and DDIM sampler from a CompVis/latent-diffusion checkout.
+
+    Needs omegaconf, einops and pytorch_lightning < 2 (install them outside the project). The
+    modules upstream imports for other models (taming, clip, kornia) get stand-ins when they do
+    not import. ``DDIMSampler.register_buffer`` is replaced so that its schedule stays on the
+    model's device (upstream moves it to CUDA unconditionally; on a GPU the two are the same).
+    """
+    root = Path(checkout)
+    if not (root / "ldm" / "models" / "diffusion" / "ddpm.py").is_file():
+        raise FileNotFoundError(
+            f"official code file {root / 'ldm/models/diffusion/ddpm.py'} not found (expected a "
+            "checkout of CompVis/latent-diffusion)"
+        )
+    for name in _LDM_STUBS:
+        _stub_if_missing(name)
+    _stub_if_missing("taming.modules.vqvae.quantize", VectorQuantizer2=object)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    ddim = importlib.import_module("ldm.models.diffusion.ddim")
+    ddim.DDIMSampler.register_buffer = _keep_on_model_device
+    return LDMCode(
+        ddpm=importlib.import_module("ldm.models.diffusion.ddpm"),
+        ddim=ddim,
+        attention=importlib.import_module("ldm.modules.attention"),
+        openaimodel=importlib.import_module("ldm.modules.diffusionmodules.openaimodel"),
+    )
+
+
+def _autocast_safe_checkpoint(func: Callable, inputs: tuple, params: object, flag: bool) -> object:
+    """Upstream's ``checkpoint(func, inputs, params, flag)`` contract (recompute ``func`` in the
+    backward pass when ``flag``), through ``torch.utils.checkpoint``, which reruns ``func`` under
+    the autocast state of the forward pass."""
+    if not flag:
+        return func(*inputs)
+    return recomputed(func, *inputs, use_reentrant=False, preserve_rng_state=False)
+
+
+def use_autocast_safe_checkpoint(code: LDMCode) -> None:
+    """Make the official UNet trainable under bf16 autocast.
+
+    Upstream's ``ldm/modules/diffusionmodules/util.py`` ``CheckpointFunction`` (which every
+    ``BasicTransformerBlock`` uses: ``checkpoint=True`` is its default) recomputes the block in
+    the backward pass outside autocast, so the recomputed float32 graph meets the bf16 inputs
+    and gradients of the forward pass and the backward fails. Its successor,
+    Stability-AI/stablediffusion ``ldm/modules/diffusionmodules/util.py``, records the autocast
+    state in the forward pass and restores it for the recompute. The same recompute, with the
+    forward's autocast state, is what this puts in place of upstream's function in the two
+    modules that call it.
+    """
+    code.attention.checkpoint = _autocast_safe_checkpoint
+    code.openaimodel.checkpoint = _autocast_safe_checkpoint
+
+
+def official_unet_params(config: object) -> dict:
+    """Upstream ``UNetModel``'s arguments for an ``LDMConfig`` (as cin256-v2.yaml's unet_config)."""
+    heads = (
+        {"num_head_channels": config.head_channels}
+        if config.head_channels is not None
+        else {"num_heads": config.num_heads}
+    )
+    return {
+        "image_size": 64,
+        "in_channels": config.latent_channels,
+        "out_channels": config.latent_channels,
+        "model_channels": config.model_channels,
+        "attention_resolutions": list(config.attention_resolutions),
+        "num_res_blocks": config.num_res_blocks,
+        "channel_mult": list(config.channel_mult),
+        "use_spatial_transformer": True,
+        "transformer_depth": config.transformer_depth,
+        "context_dim": config.context_dim,
+        **heads,
+    }
+
+
+def official_embedder_params(config: object) -> dict:
+    """Upstream ``ClassEmbedder``'s arguments for an ``LDMConfig`` (the null class is the last row)."""
+    return {
+        "n_classes": config.num_classes + 1,
+        "embed_dim": config.context_dim,
+        "key": "class_label",
+    }
+
+
+def official_latent_diffusion(code: LDMCode, model: nn.Module) -> nn.Module:
+    """Upstream's ``LatentDiffusion`` shaped like our ``LDMUNet`` ``model``, holding its weights.
+
+    Built as cin256-v2.yaml builds it (class-label cross-attention, a trainable
+    ``ClassEmbedder``, the linear schedule of ``model.config.schedule``), with an identity first
+    stage: the runs here start from latents. Our ``class_embedder.*`` keys become
+    ``cond_stage_model.*``, the rest ``model.diffusion_model.*``; any key that does not map
+    raises RuntimeError. Returned in eval mode.
+    """
+    c = model.config
+    ldm = code.ddpm.LatentDiffusion(
+        first_stage_config={"target": "ldm.models.autoencoder.IdentityFirstStage"},
+        cond_stage_config={
+            "target": "ldm.modules.encoders.modules.ClassEmbedder",
+            "params": official_embedder_params(c),
+        },
+        cond_stage_key="class_label",
+        cond_stage_trainable=True,
+        conditioning_key="crossattn",
+        unet_config={
+            "target": "ldm.modules.diffusionmodules.openaimodel.UNetModel",
+            "params": official_unet_params(c),
+        },
+        timesteps=c.schedule.num_timesteps,
+        linear_start=c.schedule.linear_start,
+        linear_end=c.schedule.linear_end,
+        image_size=64,
+        channels=c.latent_channels,
+        use_ema=False,
+    )
+    state = {}
+    for key, value in model.state_dict().items():
+        if key.startswith("class_embedder."):
+            state["cond_stage_model." + key[len("class_embedder.") :]] = value
+        else:
+            state["model.diffusion_model." + key] = value
+    missing, unexpected = ldm.load_state_dict(state, strict=False)
+    mapped = {k for k in ldm.state_dict() if k.startswith(("model.", "cond_stage_model."))}
+    if unexpected or mapped & set(missing):
+        raise RuntimeError(f"weights do not map: missing {missing}, unexpected {unexpected}")
+    return ldm.eval()
+
+
+# --------------------------------------------------------------------------------------------
+# VAR, the generator (FoundationVision/VAR models/)
+# --------------------------------------------------------------------------------------------
+
+VAR_CHECKOUT = "FoundationVision+VAR"
+
+
+def official_var_code(checkout: str | Path) -> ModuleType:
+    """The checkout's ``models`` package (its ``var.py`` imports ``models.*`` and ``dist``, so it
+    is imported under its own name, the checkout first on ``sys.path``; it needs
+    huggingface_hub). Another top-level ``models`` already imported (LightningDiT's) raises
+    RuntimeError: run the two in separate processes."""
+    root = Path(checkout)
+    if not (root / "models" / "var.py").is_file():
+        raise FileNotFoundError(
+            f"{root / 'models' / 'var.py'} not found: pass a checkout of FoundationVision/VAR"
+        )
+    loaded = sys.modules.get("models")
+    if loaded is not None and Path(loaded.__file__).parent != root / "models":
+        raise RuntimeError(f"another 'models' package is already imported: {loaded.__file__}")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return importlib.import_module("models")
+
+
+def official_var_pair(
+    models: ModuleType, config: object, vae_ch: int = 32, cond_drop_rate: float = 0.0
+) -> tuple[nn.Module, nn.Module]:
+    """(VQVAE, VAR) of the official code shaped like a ``VARConfig``, initialised as
+    ``build_vae_var`` does (VQVAE width ``vae_ch``; the release has 160). ``cond_drop_rate`` is
+    the VAR's label dropout, which upstream's ``forward`` applies in eval mode too (0 for
+    parity; the release trains with 0.1). No flash attention or fused kernels."""
+    with silenced():  # the constructors print their configuration
+        vqvae = models.VQVAE(
+            vocab_size=config.vocab_size, z_channels=config.latent_channels, ch=vae_ch,
+            test_mode=True, share_quant_resi=4, v_patch_nums=config.patch_sizes,
+        )  # fmt: skip
+        var = models.VAR(
+            vqvae, num_classes=config.num_classes, depth=config.depth, embed_dim=config.width,
+            num_heads=config.num_heads, mlp_ratio=config.mlp_ratio,
+            drop_path_rate=config.drop_path_rate, norm_eps=config.norm_eps,
+            shared_aln=config.shared_adaln, cond_drop_rate=cond_drop_rate,
+            attn_l2_norm=config.attn_l2_norm, patch_nums=config.patch_sizes,
+            flash_if_available=False, fused_if_available=False,
+        )  # fmt: skip
+        var.init_weights(
+            init_adaln=config.init_adaln, init_adaln_gamma=config.init_adaln_gamma,
+            init_head=config.init_head, init_std=-1,
+        )  # fmt: skip
+    return vqvae, var
+
+
+def official_var_training(checkout: str | Path) -> tuple[ModuleType, Callable]:
+    """Upstream's ``utils/amp_sc.py`` (``AmpOptimizer``) and ``utils/lr_control.py``'s
+    ``filter_params(model, nowd_keys)``, loaded by path (``utils`` has no ``__init__``;
+    ``lr_control`` imports the checkout's ``dist``: import :func:`official_var_code` first).
+
+    ``filter_params`` prints with ``force=True``, which upstream's ``utils/misc.py`` teaches
+    ``print`` when it sets up distributed training; the returned one runs it silenced, with a
+    ``print`` that takes the keyword.
+    """
+    root = Path(checkout) / "utils"
+    amp = _load_module("freqlat_bench_official_var_amp_sc", root / "amp_sc.py")
+    lr_control = _load_module("freqlat_bench_official_var_lr_control", root / "lr_control.py")
+
+    def filter_params(model: nn.Module, nowd_keys: set[str]) -> tuple[list, list, list]:
+        original = builtins.print
+        builtins.print = lambda *args, force=False, **kwargs: original(*args, **kwargs)
+        try:
+            with silenced():
+                return lr_control.filter_params(model, nowd_keys=nowd_keys)
+        finally:
+            builtins.print = original
+
+    return amp, filter_params

@@ -17,8 +17,8 @@ test suite checks ours against ``packages/generators/tests/data/var-d16-keys.jso
 ``--write-fixture`` stores the weights (rounded to float16 before either side sees them, so the
 file is small and exact), the inputs and the official outputs of the two small configurations
 the test suite replays (``packages/generators/tests/data/var_official_parity.safetensors``).
-Nothing of the official code is in this repository: it is imported from the checkout
-(``models/`` and ``dist.py``; its ``var.py`` imports ``huggingface_hub``).
+Nothing of the official code is in this repository: ``official_code.py`` imports it from the
+checkout (``models/`` and ``dist.py``; its ``var.py`` imports ``huggingface_hub``).
 
 Examples:
   python benchmarks/var_parity.py --official-root .official --write-fixture packages/generators/tests/data/var_official_parity.safetensors
@@ -28,17 +28,14 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
-import importlib
-import io
 import json
-import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import torch
+from official_code import VAR_CHECKOUT, checkout_commit, official_var_code, official_var_pair
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
@@ -46,7 +43,7 @@ from freqlat.generators import VAR, VARConfig, preset_config
 from freqlat.tokenizers import MultiScaleResidualQuantizer
 from freqlat.tokenizers.pretrained import load_state_strict
 
-CHECKOUT = "FoundationVision+VAR"
+CHECKOUT = VAR_CHECKOUT
 
 # The two configurations the committed fixture holds: the released models' kind of attention
 # and AdaLN, and the other branches (shared AdaLN, unnormalised attention).
@@ -63,19 +60,6 @@ FIXTURE_CONFIGS = {
 FIXTURE_CFGS = (0.0, 1.5)
 
 
-def import_official_var(checkout: Path) -> ModuleType:
-    """The checkout's ``models`` package (its ``var.py`` imports ``models.*`` and ``dist``)."""
-    if not (checkout / "models" / "var.py").is_file():
-        raise FileNotFoundError(
-            f"{checkout / 'models' / 'var.py'} not found: pass a checkout of FoundationVision/VAR"
-        )
-    loaded = sys.modules.get("models")
-    if loaded is not None and Path(loaded.__file__).parent != checkout / "models":
-        raise RuntimeError(f"another 'models' package is already imported: {loaded.__file__}")
-    sys.path.insert(0, str(checkout))
-    return importlib.import_module("models")
-
-
 def _quantizer_state(vqvae: nn.Module) -> dict[str, Tensor]:
     """The official quantiser's codebook and phi convs under our key names."""
     return {
@@ -83,28 +67,6 @@ def _quantizer_state(vqvae: nn.Module) -> dict[str, Tensor]:
         for k, v in vqvae.state_dict().items()
         if k.startswith(("quantize.embedding.", "quantize.quant_resi."))
     }
-
-
-def official_pair(models: ModuleType, config: VARConfig) -> tuple[nn.Module, nn.Module]:
-    """(VQVAE, VAR) of the official code shaped like ``config``, initialised as ``build_vae_var``."""
-    with contextlib.redirect_stdout(io.StringIO()):  # the constructor prints its config
-        vqvae = models.VQVAE(
-            vocab_size=config.vocab_size, z_channels=config.latent_channels, ch=32,
-            test_mode=True, share_quant_resi=4, v_patch_nums=config.patch_sizes,
-        )  # fmt: skip
-        var = models.VAR(
-            vqvae, num_classes=config.num_classes, depth=config.depth, embed_dim=config.width,
-            num_heads=config.num_heads, mlp_ratio=config.mlp_ratio,
-            drop_path_rate=config.drop_path_rate, norm_eps=config.norm_eps,
-            shared_aln=config.shared_adaln, cond_drop_rate=0.0,
-            attn_l2_norm=config.attn_l2_norm, patch_nums=config.patch_sizes,
-            flash_if_available=False, fused_if_available=False,
-        )  # fmt: skip
-        var.init_weights(
-            init_adaln=config.init_adaln, init_adaln_gamma=config.init_adaln_gamma,
-            init_head=config.init_head, init_std=-1,
-        )  # fmt: skip
-    return vqvae, var
 
 
 def randomize(modules: list[nn.Module], seed: int, half_exact: bool) -> None:
@@ -134,7 +96,7 @@ def paired_models(
     models: ModuleType, config: VARConfig, seed: int = 0, half_exact: bool = False
 ) -> tuple[VAR, nn.Module, nn.Module]:
     """(our VAR, official VQVAE, official VAR) on identical random weights, in eval mode."""
-    vqvae, official = official_pair(models, config)
+    vqvae, official = official_var_pair(models, config)
     randomize([official, vqvae.quantize], seed, half_exact)
     quantizer = MultiScaleResidualQuantizer(
         config.latent_channels, config.vocab_size, config.patch_sizes
@@ -234,23 +196,12 @@ def measure(
 
 def official_manifest(models: ModuleType, checkout: Path, preset: str) -> dict:
     """Key -> shape of the official state dict of ``preset`` (parameters and buffers)."""
-    _, official = official_pair(models, preset_config(preset))
+    _, official = official_var_pair(models, preset_config(preset))
     return {
-        "source": f"FoundationVision/VAR models/var.py at {_checkout_commit(checkout)}, "
+        "source": f"FoundationVision/VAR models/var.py at {checkout_commit(checkout)}, "
         f"shaped as build_vae_var(depth={official.depth})",
         "keys": {k: list(v.shape) for k, v in official.state_dict().items()},
     }
-
-
-def _checkout_commit(checkout: Path) -> str:
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(checkout), "rev-parse", "HEAD"],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return result.stdout.strip()
 
 
 def write_fixture(models: ModuleType, checkout: Path, path: Path, batch: int = 3) -> dict:
@@ -268,7 +219,7 @@ def write_fixture(models: ModuleType, checkout: Path, path: Path, batch: int = 3
     metadata = {
         "configs": json.dumps({k: dataclasses.asdict(c) for k, c in FIXTURE_CONFIGS.items()}),
         "cfgs": json.dumps(FIXTURE_CFGS),
-        "official_commit": _checkout_commit(checkout),
+        "official_commit": checkout_commit(checkout),
         "made_by": "benchmarks/var_parity.py --write-fixture",
         "torch": torch.__version__,
         "figures": json.dumps(report),
@@ -294,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     checkout = args.var or (args.official_root / CHECKOUT if args.official_root else None)
     if checkout is None:
         parser.error("pass --official-root or --var")
-    models = import_official_var(checkout)
+    models = official_var_code(checkout)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     if args.write_manifest:
         manifest = official_manifest(models, checkout, args.preset or "var-d16")

@@ -211,7 +211,7 @@ def test_precision_must_be_known(bench):
     model = _model("kl-vae-f16d16-tiny")
     side = bench.our_side(model)
     with pytest.raises(ValueError, match="precision"):
-        bench.compare_sides("p", side, side, bench.benchmark_images(1, 16, CPU), CPU, ["fp16"])
+        bench.compare_sides("p", side, side, bench.benchmark_images(1, 16, CPU), CPU, ["fp8"])
 
 
 def test_command_line_without_official_code_keeps_the_anchor_table(bench, monkeypatch, capsys):

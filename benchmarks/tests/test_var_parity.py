@@ -8,6 +8,7 @@ replays the committed fixture instead (packages/generators/tests/test_var_parity
 import os
 from pathlib import Path
 
+import official_code
 import pytest
 import var_parity
 
@@ -20,13 +21,13 @@ HAVE_CHECKOUT = (CHECKOUT / "models" / "var.py").is_file()
 
 def test_a_folder_without_the_official_code_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "models" / "var.py")):
-        var_parity.import_official_var(tmp_path)
+        official_code.official_var_code(tmp_path)
 
 
 @pytest.mark.skipif(not HAVE_CHECKOUT, reason=f"no FoundationVision/VAR checkout at {CHECKOUT}")
 def test_same_weights_give_the_official_logits_and_greedy_tokens():
     tool = var_parity
-    models = tool.import_official_var(CHECKOUT)
+    models = official_code.official_var_code(CHECKOUT)
     for config in tool.FIXTURE_CONFIGS.values():
         ours, vqvae, official = tool.paired_models(models, config, seed=1)
         figures = tool.measure(ours, vqvae, official, batch=2, seed=1)["figures"]

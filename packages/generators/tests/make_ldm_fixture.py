@@ -9,14 +9,17 @@ outputs are stored. Run it where a checkout of CompVis/latent-diffusion and its 
     python packages/generators/tests/make_ldm_fixture.py --checkout /path/to/latent-diffusion
 
 It prints the parity figures of every case (including cin256-v2 at its own 64 x 64 latents,
-too slow for the suite and not stored) and writes the fixture. Modules upstream imports but
-these runs never use (taming, clip, kornia) are stubbed, and upstream's DDIMSampler is kept on
-the CPU (it moves its buffers to CUDA unconditionally).
+too slow for the suite and not stored) and writes the fixture. Upstream is imported and built
+by ``benchmarks/official_code.py`` (``official_ldm_code``, ``official_latent_diffusion``): the
+modules it imports but these runs never use (taming, clip, kornia) are stubbed, and its
+DDIMSampler keeps its schedule on the model's device, here the CPU (upstream moves it to CUDA
+unconditionally).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import sys
@@ -24,6 +27,7 @@ import tempfile
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import save_file
@@ -31,7 +35,6 @@ from torch import Tensor
 
 from freqlat.generators import (
     DDPMObjective,
-    LDMConfig,
     LDMUNet,
     create_generator,
     per_sample_normal,
@@ -155,82 +158,12 @@ def relative_error(ours: Tensor, reference: Tensor) -> float:
 # ---- upstream side (needs the checkout) --------------------------------------------------------
 
 
-def _import_upstream(checkout: Path) -> types.SimpleNamespace:
-    sys.path.insert(0, str(checkout))
-    for name in ("taming", "taming.modules", "taming.modules.vqvae", "clip", "kornia"):
-        sys.modules.setdefault(name, types.ModuleType(name))
-    quantize = types.ModuleType("taming.modules.vqvae.quantize")
-    quantize.VectorQuantizer2 = object
-    sys.modules.setdefault("taming.modules.vqvae.quantize", quantize)
-    import ldm.models.diffusion.ddim as ddim
-    import ldm.models.diffusion.ddpm as ddpm
-
-    def keep_on_cpu(self, name, attr):
-        setattr(self, name, attr)
-
-    ddim.DDIMSampler.register_buffer = keep_on_cpu
-    return types.SimpleNamespace(ddim=ddim, ddpm=ddpm)
-
-
-def _unet_params(c: LDMConfig) -> dict:
-    """upstream UNetModel's arguments for our config (cin256-v2.yaml's unet_config params)."""
-    heads = (
-        {"num_head_channels": c.head_channels}
-        if c.head_channels is not None
-        else {"num_heads": c.num_heads}
-    )
-    return {
-        "image_size": 64,
-        "in_channels": c.latent_channels,
-        "out_channels": c.latent_channels,
-        "model_channels": c.model_channels,
-        "attention_resolutions": list(c.attention_resolutions),
-        "num_res_blocks": c.num_res_blocks,
-        "channel_mult": list(c.channel_mult),
-        "use_spatial_transformer": True,
-        "transformer_depth": c.transformer_depth,
-        "context_dim": c.context_dim,
-        **heads,
-    }
-
-
-def _embedder_params(c: LDMConfig) -> dict:
-    return {"n_classes": c.num_classes + 1, "embed_dim": c.context_dim, "key": "class_label"}
-
-
-def upstream_model(upstream: types.SimpleNamespace, model: LDMUNet) -> torch.nn.Module:
-    """upstream's LatentDiffusion with our config (identity first stage) and our weights."""
-    c = model.config
-    unet = {"target": "ldm.modules.diffusionmodules.openaimodel.UNetModel"}
-    unet["params"] = _unet_params(c)
-    ldm = upstream.ddpm.LatentDiffusion(
-        first_stage_config={"target": "ldm.models.autoencoder.IdentityFirstStage"},
-        cond_stage_config={
-            "target": "ldm.modules.encoders.modules.ClassEmbedder",
-            "params": _embedder_params(c),
-        },
-        cond_stage_key="class_label",
-        cond_stage_trainable=True,
-        conditioning_key="crossattn",
-        unet_config=unet,
-        timesteps=c.schedule.num_timesteps,
-        linear_start=c.schedule.linear_start,
-        linear_end=c.schedule.linear_end,
-        image_size=64,
-        channels=c.latent_channels,
-        use_ema=False,
-    )
-    state = {}
-    for key, value in model.state_dict().items():
-        if key.startswith("class_embedder."):
-            state["cond_stage_model." + key[len("class_embedder.") :]] = value
-        else:
-            state["model.diffusion_model." + key] = value
-    missing, unexpected = ldm.load_state_dict(state, strict=False)
-    ours = {k for k in ldm.state_dict() if k.startswith(("model.", "cond_stage_model."))}
-    if unexpected or ours & set(missing):
-        raise RuntimeError(f"weights do not map: missing {missing}, unexpected {unexpected}")
-    return ldm.eval()
+def official_code() -> types.ModuleType:
+    """``benchmarks/official_code.py``, which imports upstream's code from a checkout."""
+    folder = Path(__file__).resolve().parents[3] / "benchmarks"
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    return importlib.import_module("official_code")
 
 
 def _queue_noise(module: types.ModuleType, draws: list[Tensor]) -> None:
@@ -243,7 +176,7 @@ def _queue_noise(module: types.ModuleType, draws: list[Tensor]) -> None:
 
 
 def upstream_outputs(
-    upstream: types.SimpleNamespace, ldm: torch.nn.Module, case: Case, inputs: dict[str, Tensor]
+    upstream: Any, ldm: torch.nn.Module, case: Case, inputs: dict[str, Tensor]
 ) -> dict[str, Tensor]:
     """Upstream's outputs on ``inputs``, driven the way its scripts drive it."""
     x, t, y, x_t = inputs["x"], inputs["t"], inputs["y"], inputs["x_T"]
@@ -300,15 +233,15 @@ def check_import(upstream_ldm: torch.nn.Module, ours: LDMUNet, inputs: dict[str,
         return relative_error(imported(x, t, y), ours(x, t, y))
 
 
-def write_manifest(upstream: types.SimpleNamespace) -> None:
+def write_manifest(code: types.ModuleType) -> None:
     """The key names and shapes of the released model's UNet and class embedder."""
     from ldm.modules.diffusionmodules.openaimodel import UNetModel
     from ldm.modules.encoders.modules import ClassEmbedder
 
     config = preset_config("ldm-cin256-v2")
     with torch.device("meta"):
-        unet = UNetModel(**_unet_params(config))
-        embedder = ClassEmbedder(**_embedder_params(config))
+        unet = UNetModel(**code.official_unet_params(config))
+        embedder = ClassEmbedder(**code.official_embedder_params(config))
     keys = {f"model.diffusion_model.{k}": list(v.shape) for k, v in unet.state_dict().items()}
     keys.update({f"cond_stage_model.{k}": list(v.shape) for k, v in embedder.state_dict().items()})
     source = (
@@ -329,9 +262,10 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print the figures only")
     parser.add_argument("--manifest", action="store_true", help="write the key manifest only")
     args = parser.parse_args()
-    upstream = _import_upstream(args.checkout)
+    code = official_code()
+    upstream = code.official_ldm_code(args.checkout)
     if args.manifest:
-        write_manifest(upstream)
+        write_manifest(code)
         return
     tensors: dict[str, Tensor] = {}
     meta: dict[str, object] = {"weight_seed": WEIGHT_SEED, "cfg_run": CFG_RUN, "eta_run": ETA_RUN}
@@ -340,7 +274,7 @@ def main() -> None:
         torch.manual_seed(0)
         ours = build_ours(case)
         inputs = make_inputs(ours, case)
-        reference = upstream_model(upstream, ours)
+        reference = code.official_latent_diffusion(upstream, ours)
         theirs = upstream_outputs(upstream, reference, case, inputs)
         mine = ours_outputs(ours, case, inputs)
         figures = {key: relative_error(mine[key], theirs[key]) for key in theirs}

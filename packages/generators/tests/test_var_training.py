@@ -83,3 +83,15 @@ def test_weight_decay_skips_biases_vectors_embeddings_of_positions_and_attention
     groups = var_training_recipe("var-d16").param_groups(model)
     assert [g["weight_decay"] for g in groups] == [0.05, 0.0]
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+
+
+def test_the_optimizer_is_not_fused_for_parameters_on_the_cpu(tiny_tokenizer):
+    model = create_generator("var-tiny", tokenizer=tiny_tokenizer)
+    assert not var_training_recipe("var-tiny").optimizer(model).defaults["fused"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_optimizer_is_fused_for_parameters_on_a_gpu(tiny_tokenizer):
+    model = create_generator("var-tiny", tokenizer=tiny_tokenizer).cuda()
+    assert var_training_recipe("var-tiny").optimizer(model).defaults["fused"]

@@ -81,23 +81,34 @@ class DDPMSchedule:
         self.posterior_log_variance_clipped = posterior_variance.clamp(min=1e-20).log().float()
         self.posterior_mean_coef1 = (betas * cumprod_prev.sqrt() / (1.0 - cumprod)).float()
         self.posterior_mean_coef2 = ((1.0 - cumprod_prev) * alphas.sqrt() / (1.0 - cumprod)).float()
+        self._device_copies: dict[tuple[str, torch.device], Tensor] = {}
 
     @property
     def num_timesteps(self) -> int:
         """T, the number of diffusion steps."""
         return self.config.num_timesteps
 
+    def on_device(self, name: str, device: torch.device) -> Tensor:
+        """The coefficient ``name`` (an attribute, e.g. ``"sqrt_alphas_cumprod"``) on ``device``.
+
+        Each is copied to a device once and kept: a copy from host memory to a GPU waits for
+        the GPU's queue, which would stall every training step that reads the schedule.
+        """
+        key = (name, torch.device(device))
+        if key not in self._device_copies:
+            self._device_copies[key] = getattr(self, name).to(device)
+        return self._device_copies[key]
+
+    def _gather(self, name: str, t: Tensor, like: Tensor) -> Tensor:
+        """Coefficient ``name`` at timesteps ``t``, shaped N x 1 x 1 x 1 on ``like``'s device."""
+        values = self.on_device(name, t.device)[t].to(like.device)
+        return values.view(-1, *([1] * (like.dim() - 1)))
+
     def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
         """x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise, per sample t."""
-        return _gather(self.sqrt_alphas_cumprod, t, x0) * x0 + (
-            _gather(self.sqrt_one_minus_alphas_cumprod, t, x0) * noise
+        return self._gather("sqrt_alphas_cumprod", t, x0) * x0 + (
+            self._gather("sqrt_one_minus_alphas_cumprod", t, x0) * noise
         )
-
-
-def _gather(coefficients: Tensor, t: Tensor, like: Tensor) -> Tensor:
-    """``coefficients[t]`` shaped N x 1 x 1 x 1 on ``like``'s device, in float32."""
-    values = coefficients.to(t.device)[t].to(like.device)
-    return values.view(-1, *([1] * (like.dim() - 1)))
 
 
 def schedule_of(model: Any, schedule: DDPMSchedule | None = None) -> DDPMSchedule:

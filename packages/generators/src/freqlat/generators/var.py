@@ -215,10 +215,12 @@ class VAR(Generator):
 
     # -- the teacher-forced pass ------------------------------------------------------------
 
-    def _check_labels(self, labels: Tensor, batch: int) -> None:
+    def _check_labels(self, labels: Tensor, batch: int, values: bool = True) -> None:
+        """Shape and dtype always; the range only with ``values`` (it reads the labels on the
+        host, which on an accelerator waits for its queue)."""
         if labels.shape != (batch,) or labels.dtype != torch.long:
             raise ValueError(f"labels must be a long tensor of {batch} class indices")
-        if batch and (int(labels.min()) < 0 or int(labels.max()) > self.num_classes):
+        if values and batch and (int(labels.min()) < 0 or int(labels.max()) > self.num_classes):
             raise ValueError(
                 f"labels must lie in [0, {self.num_classes}] ({self.num_classes}: unconditional)"
             )
@@ -243,7 +245,9 @@ class VAR(Generator):
         expected = (batch, self.seq_len - self.first_len, self.config.latent_channels)
         if tuple(x_input.shape) != expected:
             raise ValueError(f"x_input must be N x L' x C = {expected}, got {tuple(x_input.shape)}")
-        self._check_labels(labels, batch)
+        # The range of labels on an accelerator is left to the class embedding's own bounds
+        # check: reading them here would stall every training step on a host sync.
+        self._check_labels(labels, batch, values=labels.device.type == "cpu")
         device = x_input.device.type
         with torch.autocast(device_type=device, enabled=False):
             if self.training and self.config.class_dropout > 0:
@@ -253,7 +257,7 @@ class VAR(Generator):
             start = class_embedding.unsqueeze(1).expand(batch, self.first_len, -1)
             start = start + self.pos_start.expand(batch, self.first_len, -1)
             x = torch.cat((start, self.word_embed(x_input.float())), dim=1)
-            x += self.lvl_embed(self.lvl_1L.expand(batch, -1)) + self.pos_1LC
+            x += self.lvl_embed(self.lvl_1L) + self.pos_1LC  # 1 x L x C, broadcast over N
         # The blocks run in the autocast dtype when autocast is on (upstream's "main_type").
         autocast = torch.is_autocast_enabled(device)
         dtype = torch.get_autocast_dtype(device) if autocast else torch.float32

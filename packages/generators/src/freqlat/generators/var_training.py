@@ -46,7 +46,10 @@ class NextScaleObjective:
             correct = flat.argmax(dim=-1) == targets
             return {
                 "loss": loss,
-                "ce": F.cross_entropy(flat.reshape(-1, vocab), targets.reshape(-1)),
+                # Without smoothing the loss is the cross-entropy: not computed twice.
+                "ce": loss.detach()
+                if self.label_smoothing == 0
+                else F.cross_entropy(flat.reshape(-1, vocab), targets.reshape(-1)),
                 "ce_last_scale": F.cross_entropy(
                     flat[:, -last:].reshape(-1, vocab), targets[:, -last:].reshape(-1)
                 ),
@@ -116,9 +119,18 @@ class VARTrainingRecipe:
         ]
 
     def optimizer(self, model: nn.Module, batch_size: int | None = None) -> torch.optim.AdamW:
-        """AdamW over :meth:`param_groups` at :meth:`peak_lr` (the schedule is the caller's)."""
+        """AdamW over :meth:`param_groups` at :meth:`peak_lr` (the schedule is the caller's).
+
+        Fused (one kernel for the whole update) when every parameter is on a GPU, as upstream's
+        train.py builds it (``fused=args.afuse``, on by default); build it after moving the model.
+        """
+        groups = self.param_groups(model)
+        fused = all(p.is_cuda for group in groups for p in group["params"])
         return torch.optim.AdamW(
-            self.param_groups(model), lr=self.peak_lr(batch_size), betas=self.betas
+            groups,
+            lr=self.peak_lr(batch_size),
+            betas=self.betas,
+            **({"fused": True} if fused else {}),
         )
 
 
