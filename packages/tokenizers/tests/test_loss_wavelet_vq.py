@@ -16,13 +16,6 @@ from freqlat.tokenizers.losses import (
 )
 
 
-class _MeanSquare(nn.Module):
-    """A parameter-free stand-in for LPIPS: the per-image mean squared difference."""
-
-    def forward(self, x, y):
-        return (x - y).square().mean(dim=(1, 2, 3)).view(-1, 1, 1, 1)
-
-
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
@@ -33,10 +26,9 @@ def _images(count=2, seed=1):
     return torch.rand(count, 3, 64, 64, generator=torch.Generator().manual_seed(seed)) * 2 - 1
 
 
-def _loss(model, **fields):
+def _loss(model, perceptual=None, **fields):
     torch.manual_seed(2)
     config = WaveletVQLossConfig(**fields)
-    perceptual = _MeanSquare() if config.perceptual_weight > 0 else None
     return create_tokenizer_loss(model, perceptual=perceptual, config=config)
 
 
@@ -88,13 +80,15 @@ def test_the_embedding_term_trains_both_level1_convs_and_the_decoder(model):
 
 
 @pytest.mark.parametrize("disc_loss", ["hinge", "cross_entropy"])
-def test_full_loss_with_the_gan_on_is_the_authors(model, disc_loss):
-    loss = _loss(model, disc_loss=disc_loss, disc_start=3, reconstruction="focal").eval()
+def test_full_loss_with_the_gan_on_is_the_authors(model, disc_loss, perceptual_stand_in):
+    loss = _loss(
+        model, perceptual_stand_in, disc_loss=disc_loss, disc_start=3, reconstruction="focal"
+    ).eval()
     x = _images()
     out = model(x)
     terms = loss.autoencoder_step(model, x, out, step=3)
     rec = _authors_rec_loss("focal", out)
-    perceptual = _MeanSquare()(x, out.recon).mean()
+    perceptual = perceptual_stand_in(x, out.recon).mean()
     logits_fake = loss.discriminator(out.recon)
     if disc_loss == "hinge":
         g_loss = -torch.mean(logits_fake)
@@ -151,8 +145,8 @@ def test_discriminator_is_the_authors_patchgan():
         small(torch.zeros(2, 3, 128, 128))
 
 
-def test_factory_builds_it_with_the_authors_defaults(model):
-    loss = create_tokenizer_loss(model, perceptual=_MeanSquare())
+def test_factory_builds_it_with_the_authors_defaults(model, perceptual_stand_in):
+    loss = create_tokenizer_loss(model, perceptual=perceptual_stand_in)
     assert isinstance(loss, WaveletVQLoss)
     config = loss.config
     assert (config.reconstruction, config.disc_loss) == ("l1", "hinge")
