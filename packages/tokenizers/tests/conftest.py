@@ -58,3 +58,17 @@ def tiny_foundation():
         return FoundationFeatures(vit)
 
     return build
+
+
+class MeanSquarePerceptual(torch.nn.Module):
+    """A parameter-free stand-in for LPIPS (whose VGG weights cannot be downloaded here): the
+    per-image mean squared difference, N x 1 x 1 x 1 as LPIPS returns it."""
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (x - y).square().mean(dim=(1, 2, 3)).view(-1, 1, 1, 1)
+
+
+@pytest.fixture
+def perceptual_stand_in() -> torch.nn.Module:
+    """:class:`MeanSquarePerceptual`, the LPIPS stand-in of the wavelet VQ loss tests."""
+    return MeanSquarePerceptual()

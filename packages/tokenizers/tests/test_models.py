@@ -61,8 +61,8 @@ def test_output_carries_what_the_loss_needs(tiny_models, smooth_images, name):
         torch.testing.assert_close(out.latent[:, : high.latent.shape[1]], high.latent)
     else:
         assert out.posterior.mean.shape == out.latent.shape and out.branches is None
-    # the wavelet KL-VAE's decoder ends in its 48 coefficient channels (upstream's last layer)
-    out_channels = 48 if name.startswith("kl-vae-wav") else 3
+    # the wavelet models' decoders end in their 48 coefficient channels (upstream's last layer)
+    out_channels = 48 if "-wav-" in name else 3
     assert model.encoder_last_weight.dim() == 4
     assert model.decoder_last_weight.shape[0] == out_channels
 
@@ -93,16 +93,20 @@ def test_bf16_autocast_and_channels_last(tiny_models, smooth_images, name):
     model = tiny_models[name]
     x = _images(smooth_images, name)
     with torch.no_grad():
-        reference = model(x, sample=False).recon
+        full = model(x, sample=False)
+        reference = full.recon
         model.to(memory_format=torch.channels_last)
         try:
             channels_last = model(x.to(memory_format=torch.channels_last), sample=False).recon
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 mixed = model(x.to(memory_format=torch.channels_last), sample=False)
+                # bf16 features may flip a near-tied token, and one token moves a random
+                # decoder's image far (ms-vq-vae-wav-tiny: 17%): decode the float32 tokens
+                mixed_recon = mixed.recon if full.indices is None else model.decode(full.latent)
         finally:
             model.to(memory_format=torch.contiguous_format)
     torch.testing.assert_close(channels_last, reference, rtol=1e-4, atol=1e-4)
     assert torch.isfinite(mixed.recon).all()
-    assert (mixed.recon.float() - reference).abs().mean() < 0.1 * reference.abs().mean() + 1e-2
+    assert (mixed_recon.float() - reference).abs().mean() < 0.1 * reference.abs().mean() + 1e-2
     if mixed.vq_loss is not None:
         assert mixed.vq_loss.dtype == torch.float32

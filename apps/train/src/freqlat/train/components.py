@@ -13,7 +13,13 @@ import torch
 from torch import Tensor, nn
 
 from freqlat.core import DistributedContext, ResumableLoader, open_dataset
-from freqlat.tokenizers import FrequencyAwareVAE, MultiScaleVQVAE, Tokenizer, create_tokenizer
+from freqlat.tokenizers import (
+    FrequencyAwareVAE,
+    MultiScaleVQVAE,
+    Tokenizer,
+    WaveletMultiScaleVQVAE,
+    create_tokenizer,
+)
 from freqlat.tokenizers.losses import (
     AutoencoderLoss,
     AutoencoderLossConfig,
@@ -21,6 +27,7 @@ from freqlat.tokenizers.losses import (
     TokenizerLoss,
     VFLoss,
     VFLossConfig,
+    WaveletVQLossConfig,
     create_tokenizer_loss,
     load_foundation_model,
 )
@@ -88,6 +95,21 @@ def build_loss(
         )
     if config.band_weight > 0 or config.mask_weight > 0:
         raise ValueError("band_weight and mask_weight apply to FA-VAE presets only")
+    if isinstance(model, WaveletMultiScaleVQVAE):
+        return create_tokenizer_loss(
+            model,
+            perceptual=perceptual,
+            use_vf=vf,
+            config=WaveletVQLossConfig(
+                codebook_weight=config.codebook_weight,
+                perceptual_weight=config.perceptual_weight,
+                disc_weight=config.disc_weight,
+                disc_base_channels=config.disc_base_channels,
+                disc_layers=config.disc_layers,
+                disc_start=config.disc_start,
+                disc_factor=config.disc_factor,
+            ),
+        )
     objective = "vq" if isinstance(model, MultiScaleVQVAE) else "kl"
     loss_config = AutoencoderLossConfig(
         objective=objective,

@@ -24,6 +24,12 @@ from freqlat.tokenizers.specs import LoadedTokenizer, load_tokenizer, unique_nam
 from freqlat.tokenizers.types import BranchOutput, DiagonalGaussian, TokenizerOutput
 from freqlat.tokenizers.vq import MultiScaleVQVAE
 from freqlat.tokenizers.wavelet_kl import WaveletAutoencoderKL, WaveletKLConfig
+from freqlat.tokenizers.wavelet_vq import (
+    WaveletComponents,
+    WaveletMultiScaleVQConfig,
+    WaveletMultiScaleVQVAE,
+    WaveletVQOutput,
+)
 
 from_pretrained = Tokenizer.from_pretrained
 
@@ -50,7 +56,11 @@ __all__ = [
     "Tokenizer",
     "TokenizerOutput",
     "WaveletAutoencoderKL",
+    "WaveletComponents",
     "WaveletKLConfig",
+    "WaveletMultiScaleVQConfig",
+    "WaveletMultiScaleVQVAE",
+    "WaveletVQOutput",
     "compute_latent_statistics",
     "create_tokenizer",
     "from_official",

@@ -18,6 +18,7 @@ from freqlat.tokenizers.fa_vae import FrequencyAwareVAE
 from freqlat.tokenizers.kl import AutoencoderKL
 from freqlat.tokenizers.vq import MultiScaleVQVAE
 from freqlat.tokenizers.wavelet_kl import WaveletAutoencoderKL, WaveletKLConfig
+from freqlat.tokenizers.wavelet_vq import WaveletMultiScaleVQConfig, WaveletMultiScaleVQVAE
 
 # LDM f16 backbone at 256 px: 128 -> 512 channels, attention on the 16 x 16 level.
 _F16 = ConvBackboneConfig(
@@ -56,6 +57,20 @@ _HIGH_F8_TINY = ConvBackboneConfig(
     encoder_attn_resolutions=(4,),
     decoder_attn_resolutions=(4,),
 )
+
+
+def _wavelet_tiny(backbone: ConvBackboneConfig) -> ConvBackboneConfig:
+    """A wavelet model's backbone narrowed for CPU: 32 channels, one block per level, 4 px
+    attention; three levels kept, so the model still downsamples by 16 (4 x 4)."""
+    return replace(
+        backbone,
+        ch=32,
+        ch_mult=(1, 2, 2),
+        num_res_blocks=1,
+        resolution=16,
+        encoder_attn_resolutions=(4,),
+        decoder_attn_resolutions=(4,),
+    )
 
 
 def _kl(
@@ -97,16 +112,18 @@ _PRESETS: dict[str, tuple[type[Tokenizer], TokenizerConfig]] = {
     "kl-vae-wav-f16d16": (WaveletAutoencoderKL, WaveletKLConfig()),
     "kl-vae-wav-f16d16-tiny": (
         WaveletAutoencoderKL,
-        WaveletKLConfig(
-            backbone=replace(
-                WaveletKLConfig().backbone,
-                ch=32,
-                ch_mult=(1, 2, 2),
-                num_res_blocks=1,
-                resolution=16,
-                encoder_attn_resolutions=(4,),
-                decoder_attn_resolutions=(4,),
-            )
+        WaveletKLConfig(backbone=_wavelet_tiny(WaveletKLConfig().backbone)),
+    ),
+    # The FA-VAE author's wavelet MS-VQ-VAE of the VAR experiment (HY-Wong/VAR vqvae_wav.py,
+    # train_wav.py): 48 Haar channels at H/4 -> VAR's VQ AE with ch 160, ch_mult (1, 2, 4),
+    # latent 256, 4096 codes. The tiny one has var-tiny's scales and vocabulary (64 px).
+    "ms-vq-vae-wav": (WaveletMultiScaleVQVAE, WaveletMultiScaleVQConfig()),
+    "ms-vq-vae-wav-tiny": (
+        WaveletMultiScaleVQVAE,
+        WaveletMultiScaleVQConfig(
+            backbone=_wavelet_tiny(WaveletMultiScaleVQConfig().backbone),
+            vocab_size=256,
+            patch_sizes=(1, 2, 3, 4),
         ),
     ),
 }

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from torch import Tensor
 
 from freqlat.tokenizers.backbone import ConvBackboneConfig
-from freqlat.tokenizers.haar_front_end import HaarFrontEnd, HaarFrontEndConfig
+from freqlat.tokenizers.haar_front_end import HaarFrontEndConfig
 from freqlat.tokenizers.kl import AutoencoderKL
 from freqlat.tokenizers.types import DiagonalGaussian
+from freqlat.tokenizers.wavelet_tokenizer import HaarFrontEndTokenizer
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class WaveletKLConfig:
     front_end: HaarFrontEndConfig = field(default_factory=lambda: HaarFrontEndConfig(layout="ldm"))
 
 
-class WaveletAutoencoderKL(AutoencoderKL):
+class WaveletAutoencoderKL(HaarFrontEndTokenizer, AutoencoderKL):
     """KL autoencoder on two-level Haar coefficients: images N x 3 x H x W <-> N x z x H/16 x W/16.
 
     ``encode`` gives the posterior, ``decode`` the recomposed image; ``forward`` (inherited)
@@ -57,24 +58,9 @@ class WaveletAutoencoderKL(AutoencoderKL):
     config_class = WaveletKLConfig
 
     def __init__(self, config: WaveletKLConfig) -> None:
-        expected = config.front_end.coefficient_channels
-        if config.backbone.in_channels != expected:
-            raise ValueError(
-                f"the backbone takes the front end's {expected} coefficient channels, "
-                f"got in_channels={config.backbone.in_channels}"
-            )
+        self.check_backbone_width(config)
         super().__init__(config)
-        self.front_end = HaarFrontEnd(config.front_end)
-
-    @property
-    def image_channels(self) -> int:
-        """Channels of the images (3)."""
-        return self.config.front_end.image_channels
-
-    @property
-    def downsample(self) -> int:
-        """Image side / latent side: the front end's 4 times the backbone's factor."""
-        return HaarFrontEnd.downsample * self.config.backbone.downsample
+        self.attach_front_end()
 
     def encode(self, x: Tensor) -> DiagonalGaussian:
         """Posterior q(z | x) for images N x 3 x H x W (H, W divisible by ``downsample``)."""

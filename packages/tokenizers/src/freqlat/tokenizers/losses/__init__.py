@@ -1,4 +1,5 @@
-"""Training losses of the tokenizers: LDM autoencoder loss, VQ, VF alignment and FA-VAE terms.
+"""Training losses of the tokenizers: LDM autoencoder loss, VQ, VF alignment, FA-VAE terms and
+the wavelet MS-VQ-VAE's loss.
 
 Every loss returns a dict of named terms: ``"loss"`` is the one to backpropagate, the others are
 detached values for logging. Training alternates two optimisers: the autoencoder (with the
@@ -31,6 +32,12 @@ from freqlat.tokenizers.losses.vf import (
     load_foundation_model,
     vf_alignment_loss,
 )
+from freqlat.tokenizers.losses.wavelet_vq import (
+    WaveletVQLoss,
+    WaveletVQLossConfig,
+    focal_reconstruction_loss,
+)
+from freqlat.tokenizers.losses.wavelet_vq_discriminator import WaveletVQDiscriminator
 
 __all__ = [
     "AutoencoderLoss",
@@ -42,11 +49,15 @@ __all__ = [
     "TokenizerLoss",
     "VFLoss",
     "VFLossConfig",
+    "WaveletVQDiscriminator",
+    "WaveletVQLoss",
+    "WaveletVQLossConfig",
     "adaptive_weight",
     "adversarial_loss",
     "create_tokenizer_loss",
     "default_weights_dirs",
     "detail_energy_weights",
+    "focal_reconstruction_loss",
     "hinge_d_loss",
     "init_discriminator_weights",
     "load_foundation_model",

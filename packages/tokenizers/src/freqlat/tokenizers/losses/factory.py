@@ -11,9 +11,11 @@ from freqlat.tokenizers.fa_vae import FrequencyAwareVAE
 from freqlat.tokenizers.losses.autoencoder import AutoencoderLoss, AutoencoderLossConfig
 from freqlat.tokenizers.losses.frequency import FrequencyAwareLoss, FrequencyAwareLossConfig
 from freqlat.tokenizers.losses.vf import VFLoss, VFLossConfig
+from freqlat.tokenizers.losses.wavelet_vq import WaveletVQLoss, WaveletVQLossConfig
 from freqlat.tokenizers.vq import MultiScaleVQVAE
+from freqlat.tokenizers.wavelet_vq import WaveletMultiScaleVQVAE
 
-TokenizerLoss = AutoencoderLoss | FrequencyAwareLoss
+TokenizerLoss = AutoencoderLoss | FrequencyAwareLoss | WaveletVQLoss
 
 
 def _uses_vf_by_default(model: Tokenizer) -> bool:
@@ -27,9 +29,10 @@ def create_tokenizer_loss(
     perceptual: nn.Module | None,
     foundation: nn.Module | None = None,
     use_vf: bool | None = None,
-    config: AutoencoderLossConfig | FrequencyAwareLossConfig | None = None,
+    config: AutoencoderLossConfig | FrequencyAwareLossConfig | WaveletVQLossConfig | None = None,
 ) -> TokenizerLoss:
-    """The loss for ``model``: FA-VAE -> :class:`FrequencyAwareLoss`; MS-VQ-VAE ->
+    """The loss for ``model``: FA-VAE -> :class:`FrequencyAwareLoss`; the wavelet MS-VQ-VAE ->
+    :class:`WaveletVQLoss` (its image size set from the model); MS-VQ-VAE ->
     :class:`AutoencoderLoss` with ``objective="vq"``; KL models -> ``objective="kl"``.
 
     ``use_vf`` (default: on for VA-VAE presets and FA-VAE, off otherwise) adds the VF loss, which
@@ -42,6 +45,13 @@ def create_tokenizer_loss(
             "the VF loss needs a foundation model: pass foundation=load_foundation_model(...) "
             "(or a small ViT for tests), or use_vf=False"
         )
+    if isinstance(model, WaveletMultiScaleVQVAE):
+        if use_vf:
+            raise ValueError("the wavelet MS-VQ-VAE trains without the VF loss")
+        if config is not None and not isinstance(config, WaveletVQLossConfig):
+            raise ValueError("the wavelet MS-VQ-VAE needs a WaveletVQLossConfig")
+        config = replace(config or WaveletVQLossConfig(), image_size=model.image_size)
+        return WaveletVQLoss(config, perceptual)
     if isinstance(model, FrequencyAwareVAE):
         if config is not None and not isinstance(config, FrequencyAwareLossConfig):
             raise ValueError("FA-VAE needs a FrequencyAwareLossConfig")

@@ -68,16 +68,21 @@ class NLayerDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Return the N x 1 x h x w map of real/fake logits for N x in_channels x H x W input."""
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"discriminator expects N x {self.in_channels} x H x W, got {tuple(x.shape)}"
-            )
-        if min(x.shape[-2:]) < self.min_size:
-            raise ValueError(
-                f"a {self.n_layers}-layer PatchGAN needs inputs of at least "
-                f"{self.min_size} x {self.min_size} pixels, got {tuple(x.shape[-2:])}"
-            )
+        check_discriminator_input(x, self.in_channels, self.n_layers)
         return self.main(x)
+
+
+def check_discriminator_input(x: Tensor, in_channels: int, n_layers: int) -> None:
+    """Raise ValueError unless ``x`` is N x in_channels x H x W and large enough for a PatchGAN
+    with ``n_layers`` stride-2 convs and two stride-1 4x4 convs (3 * 2**n_layers pixels)."""
+    if x.dim() != 4 or x.shape[1] != in_channels:
+        raise ValueError(f"discriminator expects N x {in_channels} x H x W, got {tuple(x.shape)}")
+    min_size = 3 * 2**n_layers
+    if min(x.shape[-2:]) < min_size:
+        raise ValueError(
+            f"a {n_layers}-layer PatchGAN needs inputs of at least "
+            f"{min_size} x {min_size} pixels, got {tuple(x.shape[-2:])}"
+        )
 
 
 def hinge_d_loss(logits_real: Tensor, logits_fake: Tensor) -> Tensor:
