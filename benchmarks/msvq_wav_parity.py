@@ -42,10 +42,10 @@ from types import ModuleType, SimpleNamespace
 
 import torch
 import torch.nn.functional as F
+from official_code import checkout_commit
 from safetensors.torch import save_file
 from skimage import data
 from torch import Tensor, nn
-from var_parity import _checkout_commit as checkout_commit
 
 from freqlat.tokenizers import HaarBands, WaveletComponents, WaveletVQOutput, create_tokenizer
 from freqlat.tokenizers.losses import WaveletVQLossConfig, create_tokenizer_loss
