@@ -115,8 +115,11 @@ class DDPMObjective:
 
     ``t`` is uniform over [0, T) and the noise standard normal, both drawn from ``generator``;
     in train mode the model's label dropout (its ``sample_label_drop``) is drawn from it too, so
-    a seeded generator makes a step reproducible.
+    a seeded generator makes a step reproducible. The model may be wrapped in
+    DistributedDataParallel (its ``module`` is asked for the label dropout).
     """
+
+    uses_tokens = False
 
     def __init__(self, schedule: DDPMScheduleConfig | DDPMSchedule | None = None) -> None:
         if schedule is None:
@@ -139,8 +142,14 @@ class DDPMObjective:
             0, self.schedule.num_timesteps, (n,), generator=generator, device=device
         ).to(x0.device)
         noise = torch.randn(x0.shape, generator=generator, device=device, dtype=x0.dtype)
-        drop = model.sample_label_drop(n, generator) if model.training else None
+        inner = getattr(model, "module", model)
+        drop = inner.sample_label_drop(n, generator) if inner.training else None
         return self.loss_at(model, x0, labels, t, noise.to(x0.device), drop)
+
+    def training_losses(self, model: Any, x0: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        """The loss terms of one batch with every draw from torch's global generator (the
+        objective interface of ``freqlat.generators.training_objective``)."""
+        return self(model, x0, labels)
 
     def loss_at(
         self,
