@@ -131,6 +131,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc), e.g. a submitit job's tasks."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def children_of():
+    """List a process's children (see :func:`child_pids`)."""
+    return child_pids
+
+
 @pytest.fixture
 def free_port():
     """Return a function giving a TCP port on 127.0.0.1 that is free now (for MASTER_PORT)."""
@@ -311,7 +331,7 @@ def cache_run_args(out: Path, **extra: object) -> list[str]:
 
 def generator_run_args(run_dir: Path, latents: Path, **extra: object) -> list[str]:
     """CLI arguments of a 12-step run of a 2-block LightningDiT on ``latents`` (``preset=``
-    names another preset), a checkpoint every 3 steps, 2-sample grids every 6."""
+    names another preset), a log line every step, a checkpoint every 3, 2-sample grids every 6."""
     values: dict[str, object] = {
         "latents": latents,
         "run_dir": run_dir,
@@ -322,7 +342,7 @@ def generator_run_args(run_dir: Path, latents: Path, **extra: object) -> list[st
         "grid_every": 6,
         "grid_samples": 2,
         "grid_steps": 3,
-        "log_every": 3,
+        "log_every": 1,
         "grad_clip": 1.0,
         "model_overrides": TINY_DIT,
     }

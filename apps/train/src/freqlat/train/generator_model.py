@@ -21,6 +21,7 @@ from freqlat.generators import (
     LatentCache,
     LatentSpace,
     create_generator,
+    ddim_timesteps,
     preset_config,
     sample_ddim,
     sample_flow,
@@ -83,7 +84,8 @@ def check_cache(config: GeneratorTrainConfig) -> LatentCache:
     """Open ``config.latents`` and check it can train ``config``'s model; returns the cache.
 
     Errors: not a finished cache, a family/cache mismatch (see :func:`model_fields`), labels
-    beyond the model's classes, latents that the model's downsampling cannot divide.
+    beyond the model's classes, latents that the model's downsampling cannot divide, a run
+    directory trained in another latent space (see :func:`claim_latents`).
     """
     cache = LatentCache(config.latents)
     fields = model_fields(config, cache)
@@ -101,6 +103,9 @@ def check_cache(config: GeneratorTrainConfig) -> LatentCache:
             f"{config.preset} needs a latent side divisible by {factor}; the latent cache "
             f"{cache.directory} holds {side} x {side} latents"
         )
+    if config.family == "ddpm":  # the grids' DDIM grid must fit the schedule
+        ddim_timesteps(config.grid_steps, model_config.schedule.num_timesteps)
+    claim_latents(Path(config.run_dir), run_latent_space(config, cache), cache, write=False)
     return cache
 
 
@@ -146,8 +151,11 @@ def cache_record(cache: LatentCache) -> dict[str, Any]:
     }
 
 
-def claim_latents(run_dir: Path, space: LatentSpace, cache: LatentCache) -> None:
-    """Write the run's ``latent_space.json`` and cache record, or check the ones there.
+def claim_latents(
+    run_dir: Path, space: LatentSpace, cache: LatentCache, *, write: bool = True
+) -> None:
+    """Check the run's ``latent_space.json`` and cache record against ``space`` and ``cache``,
+    then (with ``write``) write them.
 
     A run resumed on a cache made by another tokenizer, or with other statistics, is refused
     (ValueError naming both), since its weights belong to the first latent space.
@@ -172,8 +180,9 @@ def claim_latents(run_dir: Path, space: LatentSpace, cache: LatentCache) -> None
                         f"{previous.get(key)}); {cache.directory} has {key} {record[key]}: "
                         "use a new --run-dir"
                     )
-    space.save(run_dir)
-    write_json(saved_record, record)
+    if write:
+        space.save(run_dir)
+        write_json(saved_record, record)
 
 
 def load_cache_tokenizer(space: LatentSpace, device: torch.device) -> Tokenizer:

@@ -192,18 +192,21 @@ def ddim_timesteps(steps: int, num_timesteps: int = 1000) -> Tensor:
 
     ``steps`` = 6 gives 7 timesteps (1, 167, ..., 997): the number of model calls is
     ``len(range(0, T, T // steps))``, which equals ``steps`` only when ``steps`` divides T.
-    More than T // 2 steps would put the last timestep at T, outside the schedule.
+    A grid whose last point is T - 1 (a stride dividing T - 1: more than T // 2 steps, or
+    e.g. 3, 9 or 27 steps of 1000) would put its last timestep at T, outside the schedule
+    (upstream fails there with an index error); that is a ValueError.
     """
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
     stride = num_timesteps // steps
-    if stride < 2:
+    grid = torch.arange(0, num_timesteps, stride, dtype=torch.int64) + 1
+    if int(grid[-1]) >= num_timesteps:
         raise ValueError(
             f"{steps} DDIM steps: the uniform grid arange(0, {num_timesteps}, "
             f"{num_timesteps} // {steps}) + 1 would reach t = {num_timesteps}, outside the "
-            f"schedule; use at most {num_timesteps // 2} steps"
+            f"schedule; use another number of steps (at most {num_timesteps // 2})"
         )
-    return torch.arange(0, num_timesteps, stride, dtype=torch.int64) + 1
+    return grid
 
 
 def _check_sampling_inputs(
