@@ -18,7 +18,6 @@ scikit-image's photographs are written to a temporary folder.
 from __future__ import annotations
 
 import argparse
-import datetime
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +29,7 @@ from benchlib import (
     emit,
     freqlat_train,
     logged_throughput,
+    loop_against_bare_table,
     write_imagenet_like_jpegs,
 )
 
@@ -117,24 +117,14 @@ def main() -> None:
         )
         del model
         loop = end_to_end(args.preset, tmp / "run", folder, weights, args)
-    name = device_name(device)
-    ips = loop.get("time/images_per_s", float("nan"))
-    wait = loop.get("time/data_wait_fraction", float("nan"))
-    table = "\n".join(
-        [
-            f"### Training throughput, {args.preset} at {args.size} px on {name}",
-            "",
-            f"{datetime.date.today()}, torch {torch.__version__}, {args.precision}, batch "
-            f"{args.batch} per GPU, {args.workers} DataLoader workers, {args.steps} loop steps "
-            "(the first left out), `benchmarks/bench_training.py`.",
-            "",
-            "| measurement | img/s per GPU | data wait | of bare step |",
-            "| --- | --- | --- | --- |",
-            f"| bare step (benchmarks/bench_tokenizers.py, batch on device) | {bare:.1f} | | 100% |",
-            f"| freqlat-train loop on JPEGs | {ips:.1f} | {100 * wait:.1f}% | "
-            f"{100 * ips / bare:.0f}% |",
-            "",
-        ]
+    table = loop_against_bare_table(
+        f"Training throughput, {args.preset} at {args.size} px on {device_name(device)}",
+        f"{args.precision}, batch {args.batch} per GPU, {args.workers} DataLoader workers, "
+        f"{args.steps} loop steps (the first left out), `benchmarks/bench_training.py`.",
+        "bare step (benchmarks/bench_tokenizers.py, batch on device)",
+        "freqlat-train loop on JPEGs",
+        bare,
+        loop,
     )
     emit(table, args.append)
 

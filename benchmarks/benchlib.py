@@ -4,6 +4,7 @@ running ``freqlat-train`` as a command on generated JPEGs and reading the throug
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import platform
@@ -343,3 +344,28 @@ def logged_throughput(run_dir: Path, step: int) -> dict[str, float]:
     meta = run_dir / "checkpoints" / f"step_{step:09d}" / "meta.json"
     terms = json.loads(meta.read_text())["metadata"]["terms"]
     return {key: value for key, value in terms.items() if key.startswith("time/")}
+
+
+def loop_against_bare_table(
+    title: str, setting: str, bare_label: str, loop_label: str, bare: float, loop: dict[str, float]
+) -> str:
+    """The markdown table of a training loop's logged throughput against its bare step.
+
+    ``setting`` is the line under the title (date, versions, sizes); ``loop`` the ``time/*``
+    terms the loop logged (:func:`logged_throughput`).
+    """
+    ips = loop.get("time/images_per_s", float("nan"))
+    wait = loop.get("time/data_wait_fraction", float("nan"))
+    return "\n".join(
+        [
+            f"### {title}",
+            "",
+            f"{datetime.date.today()}, torch {torch.__version__}, {setting}",
+            "",
+            "| measurement | img/s per process | data wait | of bare step |",
+            "| --- | --- | --- | --- |",
+            f"| {bare_label} | {bare:.1f} | | 100% |",
+            f"| {loop_label} | {ips:.1f} | {100 * wait:.1f}% | {100 * ips / bare:.0f}% |",
+            "",
+        ]
+    )
