@@ -22,6 +22,8 @@ from freqlat.train.generator_config import (
     resolve_generator_config,
 )
 
+TINY_DIT = {"hidden_size": 64, "depth": 2}  # the tiny run's model_overrides (conftest)
+
 
 def _error(capsys):
     return " ".join(capsys.readouterr().err.split())
@@ -218,3 +220,22 @@ def test_var_tiny_trains_end_to_end_on_cached_tokens(
         torch.tensor([0, 6]), cfg=1.5, generator=torch.Generator().manual_seed(0)
     )
     assert tokenizer.decode_indices(tokens).shape == (2, 3, 64, 64)
+
+
+def test_the_ema_starts_from_the_initial_weights_as_upstreams(
+    tmp_path, latent_cache, generator_args, one_thread
+):
+    from freqlat.core import seed_everything
+    from freqlat.generators import create_generator
+
+    run = tmp_path / "run"
+    assert main(generator_args(run, latent_cache, steps=2, ema_decay=1.0)) == 0
+    seed_everything(0, 0)  # the run's seed on rank 0, before it builds the model
+    initial = create_generator("lightningdit-tiny", in_channels=16, input_size=2, **TINY_DIT)
+    ema, trained = (from_pretrained(run / "export" / name) for name in ("ema", "model"))
+    for key, value in initial.state_dict().items():
+        assert torch.equal(ema.state_dict()[key], value), key  # decay 1: never moved
+    assert not torch.equal(
+        trained.state_dict()["final_layer.linear.weight"],
+        initial.state_dict()["final_layer.linear.weight"],
+    )

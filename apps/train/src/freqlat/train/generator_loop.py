@@ -3,7 +3,8 @@
 One step: a batch of cached latents (normalised with the run's latent space) or token maps, the
 family's objective (:func:`freqlat.generators.training_objective`: rectified flow, DDPM or
 next-scale cross-entropy) on the DDP-wrapped model, one AdamW step (clipped if asked), the EMA.
-The EMA starts as a copy of the initial weights, as hustvl/LightningDiT ``train.py`` does.
+The EMA starts as a copy of the initial weights, as hustvl/LightningDiT ``train.py`` does
+(``update_ema(ema, model, decay=0)`` before the first step).
 
 Precision, optimiser steps, throughput and checkpoints come from :mod:`freqlat.core.training`.
 A checkpoint holds everything a restart needs (model, EMA, optimiser, grad scaler, the data
@@ -126,7 +127,6 @@ def train_generator(
         label_smoothing=config.label_smoothing,
     )
     ema = EMA(model, decay=config.ema_decay)
-    ema.update(model)  # the EMA starts from the initial weights
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = build_optimizer(config, model)
     scaler = grad_scaler(config.precision, device)
@@ -149,7 +149,9 @@ def train_generator(
     )
     step = checkpoints.resume()
 
-    trained = wrap_ddp(model, ctx)
+    trained = wrap_ddp(model, ctx)  # every rank now holds rank 0's initial weights
+    if step == 0:
+        ema.update(model)  # the EMA starts from the initial weights, as upstream's
     model.train()
     writer = MetricWriter(run_dir / "tensorboard" if ctx.is_main else None)
     logged: dict[str, float] = {}
