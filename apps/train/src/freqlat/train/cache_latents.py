@@ -180,7 +180,8 @@ def latent_statistics(
     for shard in np.unique(chosen // shard_size):
         rows = chosen[chosen // shard_size == shard] - shard * shard_size
         with safe_open(str(out / SHARD_DIR / shard_name(int(shard))), framework="pt") as handle:
-            stats.update(handle.get_tensor(LATENTS)[torch.from_numpy(rows)])
+            latents = handle.get_slice(LATENTS)  # read row by row, not the whole shard
+            stats.update(torch.cat([latents[int(row) : int(row) + 1] for row in rows]))
     return stats, samples
 
 
