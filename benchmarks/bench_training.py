@@ -18,39 +18,24 @@ scikit-image's photographs are written to a temporary folder.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import subprocess
-import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import bench_tokenizers
-import numpy as np
 import torch
-from benchlib import device_name, emit
-from PIL import Image
+from benchlib import (
+    device_name,
+    emit,
+    freqlat_train,
+    logged_throughput,
+    loop_against_bare_table,
+    write_imagenet_like_jpegs,
+)
 
 from freqlat.metrics import LPIPS, perceptual
 from freqlat.metrics.weights import file_sha256
 from freqlat.tokenizers import create_tokenizer
-
-
-def write_imagenet_like_jpegs(root: Path, count: int) -> None:
-    """``count`` JPEGs of ImageNet's typical size (about 500 x 375) from scikit-image photos."""
-    from skimage import data
-
-    photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
-    rng = np.random.default_rng(0)
-    root.mkdir(parents=True, exist_ok=True)
-    for i in range(count):
-        photo = photos[i % len(photos)]
-        height, width = min(375, photo.shape[0]), min(500, photo.shape[1])
-        top = rng.integers(0, photo.shape[0] - height + 1)
-        left = rng.integers(0, photo.shape[1] - width + 1)
-        crop = photo[top : top + height, left : left + width]
-        Image.fromarray(crop).save(root / f"{i:06d}.JPEG", quality=90)
 
 
 def random_weight_files(folder: Path, with_vit: bool) -> dict[str, Path]:
@@ -90,13 +75,8 @@ def end_to_end(preset, run_dir, folder, weights, args) -> dict[str, float]:
         overrides["foundation_weights"] = str(weights["foundation_weights"])
     if preset.endswith("-tiny"):  # a CPU smoke run: LPIPS on, no VF loss (a ViT-L is too slow)
         overrides.update(perceptual_weight=1.0, use_vf=False)
-    command = [sys.executable, "-m", "freqlat.train", "tokenizer", "--preset", preset]
-    for key, value in overrides.items():
-        command += [f"--{key.replace('_', '-')}", str(value)]
-    subprocess.run(command, check=True)
-    meta = run_dir / "checkpoints" / f"step_{args.steps:09d}" / "meta.json"
-    terms = json.loads(meta.read_text())["metadata"]["terms"]
-    return {key: value for key, value in terms.items() if key.startswith("time/")}
+    freqlat_train(["tokenizer", "--preset", preset], overrides)
+    return logged_throughput(run_dir, args.steps)
 
 
 def main() -> None:
@@ -137,24 +117,14 @@ def main() -> None:
         )
         del model
         loop = end_to_end(args.preset, tmp / "run", folder, weights, args)
-    name = device_name(device)
-    ips = loop.get("time/images_per_s", float("nan"))
-    wait = loop.get("time/data_wait_fraction", float("nan"))
-    table = "\n".join(
-        [
-            f"### Training throughput, {args.preset} at {args.size} px on {name}",
-            "",
-            f"{datetime.date.today()}, torch {torch.__version__}, {args.precision}, batch "
-            f"{args.batch} per GPU, {args.workers} DataLoader workers, {args.steps} loop steps "
-            "(the first left out), `benchmarks/bench_training.py`.",
-            "",
-            "| measurement | img/s per GPU | data wait | of bare step |",
-            "| --- | --- | --- | --- |",
-            f"| bare step (benchmarks/bench_tokenizers.py, batch on device) | {bare:.1f} | | 100% |",
-            f"| freqlat-train loop on JPEGs | {ips:.1f} | {100 * wait:.1f}% | "
-            f"{100 * ips / bare:.0f}% |",
-            "",
-        ]
+    table = loop_against_bare_table(
+        f"Training throughput, {args.preset} at {args.size} px on {device_name(device)}",
+        f"{args.precision}, batch {args.batch} per GPU, {args.workers} DataLoader workers, "
+        f"{args.steps} loop steps (the first left out), `benchmarks/bench_training.py`.",
+        "bare step (benchmarks/bench_tokenizers.py, batch on device)",
+        "freqlat-train loop on JPEGs",
+        bare,
+        loop,
     )
     emit(table, args.append)
 

@@ -1,10 +1,15 @@
 """Helpers shared by the benchmarks/bench_*.py scripts: device sync, device name, table output,
-and the pieces of a parity check between two implementations (exact fp32, output differences)."""
+the pieces of a parity check between two implementations (exact fp32, output differences), and
+running ``freqlat-train`` as a command on generated JPEGs and reading the throughput it logged."""
 
 from __future__ import annotations
 
+import datetime
+import json
 import math
 import platform
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
@@ -379,3 +384,63 @@ def comparison_table(rows: list[ComparisonRow], subject_header: str = "preset") 
             f"{_cell(row.timed_diff)} |"
         )
     return lines
+
+
+def write_imagenet_like_jpegs(root: Path, count: int) -> None:
+    """``count`` JPEGs of ImageNet's typical size (about 500 x 375) from scikit-image photos."""
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        photo = photos[i % len(photos)]
+        height, width = min(375, photo.shape[0]), min(500, photo.shape[1])
+        top = rng.integers(0, photo.shape[0] - height + 1)
+        left = rng.integers(0, photo.shape[1] - width + 1)
+        crop = photo[top : top + height, left : left + width]
+        Image.fromarray(crop).save(root / f"{i:06d}.JPEG", quality=90)
+
+
+def freqlat_train(command: list[str], overrides: dict[str, object]) -> None:
+    """Run ``freqlat-train COMMAND --key value ...`` as a command (the benchmarks never import
+    an app); a failure raises ``CalledProcessError``."""
+    args = [sys.executable, "-m", "freqlat.train", *command]
+    for key, value in overrides.items():
+        args += [f"--{key.replace('_', '-')}", str(value)]
+    subprocess.run(args, check=True)
+
+
+def logged_throughput(run_dir: Path, step: int) -> dict[str, float]:
+    """The ``time/*`` terms a ``freqlat-train`` run logged with its checkpoint of ``step``
+    (with one log line at the end, the interval is every step of the start but the first)."""
+    meta = run_dir / "checkpoints" / f"step_{step:09d}" / "meta.json"
+    terms = json.loads(meta.read_text())["metadata"]["terms"]
+    return {key: value for key, value in terms.items() if key.startswith("time/")}
+
+
+def loop_against_bare_table(
+    title: str, setting: str, bare_label: str, loop_label: str, bare: float, loop: dict[str, float]
+) -> str:
+    """The markdown table of a training loop's logged throughput against its bare step.
+
+    ``setting`` is the line under the title (date, versions, sizes); ``loop`` the ``time/*``
+    terms the loop logged (:func:`logged_throughput`).
+    """
+    ips = loop.get("time/images_per_s", float("nan"))
+    wait = loop.get("time/data_wait_fraction", float("nan"))
+    return "\n".join(
+        [
+            f"### {title}",
+            "",
+            f"{datetime.date.today()}, torch {torch.__version__}, {setting}",
+            "",
+            "| measurement | img/s per process | data wait | of bare step |",
+            "| --- | --- | --- | --- |",
+            f"| {bare_label} | {bare:.1f} | | 100% |",
+            f"| {loop_label} | {ips:.1f} | {100 * wait:.1f}% | {100 * ips / bare:.0f}% |",
+            "",
+        ]
+    )

@@ -37,6 +37,8 @@ if [ -d .official ]; then
 fi
 python3 benchmarks/bench_tokenizers.py --device cuda "${official[@]}" --append "$out"
 python3 benchmarks/bench_training.py --preset va-vae-f16d32 --precision bf16 --append "$out"
+# the generator loop on cached latents (LightningDiT-XL/1, batch 256, bf16) against its bare step
+python3 benchmarks/bench_generator_training.py --device cuda --append "$out"
 # LightningDiT XL/1 (batch 128) and B/1 (batch 256), bf16, against the official code as shipped
 # (its torch.compile decorators on; ours torch.compile'd), after an fp32 parity check.
 if [ -d .official/hustvl+LightningDiT ]; then

@@ -1,5 +1,6 @@
-"""Shared helpers: the tiny run used across tests, running the CLI in-process or as a process,
-starting ranks of a gloo process group, and comparing two runs' checkpoints."""
+"""Shared helpers: the tiny runs used across tests (a tokenizer run; a latent cache and a
+generator run on it), running the CLI in-process or as a process, starting ranks of a gloo
+process group, and comparing two runs' checkpoints."""
 
 import multiprocessing
 import multiprocessing.process
@@ -15,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from freqlat.core import list_checkpoints
-from freqlat.core.checkpoint import TRAINING_STATE_FILE
+from freqlat.core.checkpoint import TRAINING_STATE_FILE, rng_file_name
 
 PRESET = "kl-vae-f16d16-tiny"
 STEPS = 12
@@ -39,7 +40,12 @@ def tiny_run_args(run_dir: Path, **extra: object) -> list[str]:
         "grad_clip": 1.0,
     }
     values.update(extra)
-    args = ["tokenizer", "--preset", PRESET]
+    return cli_args(["tokenizer", "--preset", PRESET], values)
+
+
+def cli_args(head: list[str], values: dict[str, object]) -> list[str]:
+    """``head`` followed by ``--key value`` for every entry of ``values``."""
+    args = list(head)
     for key, value in values.items():
         args += [f"--{key.replace('_', '-')}", str(value)]
     return args
@@ -125,6 +131,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc), e.g. a submitit job's tasks."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def children_of():
+    """List a process's children (see :func:`child_pids`)."""
+    return child_pids
+
+
 @pytest.fixture
 def free_port():
     """Return a function giving a TCP port on 127.0.0.1 that is free now (for MASTER_PORT)."""
@@ -189,7 +215,9 @@ def start_ranks():
     ``OMP_NUM_THREADS``). Ranks still running at teardown are killed.
     """
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["torch", "freqlat.train.loop", "freqlat.train.cli"])
+    context.set_forkserver_preload(
+        ["torch", "freqlat.train.loop", "freqlat.train.generator_loop", "freqlat.train.cli"]
+    )
     started: list[RankProcess] = []
 
     def start(script: str, argv: list[str], world_size: int, log_dir: Path) -> list[RankProcess]:
@@ -223,14 +251,20 @@ def start_ranks():
             rank.process.join()
 
 
-def assert_same_training_state(final: Path, reference: Path) -> None:
+def assert_same_training_state(
+    final: Path,
+    reference: Path,
+    weights: tuple[str, ...] = ("ema", "loss", "model"),
+    optimizers: tuple[str, ...] = ("ae_optimizer", "disc_optimizer"),
+) -> None:
     """Assert two checkpoints hold bitwise-equal weights, optimiser states and data position.
 
-    Weights: every safetensors file (model, EMA, loss with its discriminators). Training state:
-    the data position and every tensor of both optimisers' per-parameter state.
+    Weights: every safetensors file (by default a tokenizer run's model, EMA, loss with its
+    discriminators). Training state: the data position and every tensor of the ``optimizers``'
+    per-parameter state.
     """
     ours, theirs = read_weights(final), read_weights(reference)
-    assert sorted(ours) == sorted(theirs) == ["ema", "loss", "model"]
+    assert sorted(ours) == sorted(theirs) == sorted(weights)
     for name in ours:
         assert ours[name].keys() == theirs[name].keys()
         for key in ours[name]:
@@ -238,7 +272,7 @@ def assert_same_training_state(final: Path, reference: Path) -> None:
     state = torch.load(final / TRAINING_STATE_FILE, weights_only=True)
     expected = torch.load(reference / TRAINING_STATE_FILE, weights_only=True)
     assert state["data"] == expected["data"]
-    for group in ("ae_optimizer", "disc_optimizer"):
+    for group in optimizers:
         assert state[group]["state"].keys() == expected[group]["state"].keys(), group
         for index, slot in expected[group]["state"].items():
             for key, value in slot.items():
@@ -249,6 +283,112 @@ def assert_same_training_state(final: Path, reference: Path) -> None:
 def same_training_state():
     """Compare two checkpoint directories (see :func:`assert_same_training_state`)."""
     return assert_same_training_state
+
+
+def assert_same_rank_rngs(final: Path, reference: Path, world_size: int) -> None:
+    """Every rank's saved RNG state equals the reference rank's; the ranks' states differ."""
+    states = []
+    for rank in range(world_size):
+        ours = torch.load(final / rng_file_name(rank), weights_only=True)
+        theirs = torch.load(reference / rng_file_name(rank), weights_only=True)
+        assert torch.equal(ours["torch"], theirs["torch"]), f"rank {rank} torch RNG differs"
+        assert torch.equal(ours["numpy"]["keys"], theirs["numpy"]["keys"]), f"rank {rank} numpy"
+        assert ours["numpy"]["pos"] == theirs["numpy"]["pos"], f"rank {rank} numpy position"
+        assert torch.equal(ours["python"]["state"], theirs["python"]["state"]), f"rank {rank} py"
+        states.append(ours)
+    assert not torch.equal(states[0]["torch"], states[1]["torch"]), "ranks share one torch RNG"
+    assert not torch.equal(states[0]["python"]["state"], states[1]["python"]["state"])
+
+
+@pytest.fixture
+def same_rank_rngs():
+    """Compare every rank's RNG state of two checkpoints (see :func:`assert_same_rank_rngs`)."""
+    return assert_same_rank_rngs
+
+
+# ---- generator runs: a tiny latent cache, and a tiny LightningDiT trained on it ----
+
+GENERATOR_PRESET = "lightningdit-tiny"
+GENERATOR_STEPS = 12
+TINY_DIT = '{"hidden_size": 64, "depth": 2}'
+
+
+def cache_run_args(out: Path, **extra: object) -> list[str]:
+    """CLI arguments caching 48 embedded 32 px crops with a random tiny KL-VAE, 3 shards of 16."""
+    values: dict[str, object] = {
+        "tokenizer": "random:kl-vae-f16d16-tiny",
+        "out": out,
+        "data": "embedded",
+        "image_size": 32,
+        "max_images": 48,
+        "shard_size": 16,
+        "batch_size": 8,
+        "num_workers": 0,
+    }
+    values.update(extra)
+    return cli_args(["cache-latents"], values)
+
+
+def generator_run_args(run_dir: Path, latents: Path, **extra: object) -> list[str]:
+    """CLI arguments of a 12-step run of a 2-block LightningDiT on ``latents`` (``preset=``
+    names another preset), a log line every step, a checkpoint every 3, 2-sample grids every 6."""
+    values: dict[str, object] = {
+        "latents": latents,
+        "run_dir": run_dir,
+        "steps": GENERATOR_STEPS,
+        "batch_size": 8,
+        "checkpoint_every": 3,
+        "keep_checkpoints": 2,
+        "grid_every": 6,
+        "grid_samples": 2,
+        "grid_steps": 3,
+        "log_every": 1,
+        "grad_clip": 1.0,
+        "model_overrides": TINY_DIT,
+    }
+    preset = str(extra.pop("preset", GENERATOR_PRESET))
+    values.update(extra)
+    return cli_args(["generator", "--preset", preset], values)
+
+
+@pytest.fixture(scope="session")
+def cache_args():
+    """Build the CLI arguments of the tiny latent cache (see :func:`cache_run_args`)."""
+    return cache_run_args
+
+
+@pytest.fixture(scope="session")
+def generator_args():
+    """Build the CLI arguments of the tiny generator run (see :func:`generator_run_args`)."""
+    return generator_run_args
+
+
+def _main_one_thread(args: list[str]) -> None:
+    from freqlat.train.cli import main
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(args) == 0
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def latent_cache(tmp_path_factory):
+    """The tiny latent cache, written in this process with one torch thread; its directory."""
+    out = tmp_path_factory.mktemp("cache") / "kl"
+    _main_one_thread(cache_run_args(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def finished_generator_run(tmp_path_factory, latent_cache):
+    """A complete tiny generator run on :func:`latent_cache`, trained in this process with one
+    torch thread; its run directory."""
+    run_dir = tmp_path_factory.mktemp("generator") / "run"
+    _main_one_thread(generator_run_args(run_dir, latent_cache))
+    return run_dir
 
 
 def wait_for_first_checkpoint(
@@ -270,3 +410,15 @@ def wait_for_first_checkpoint(
 def first_checkpoint():
     """Wait for a run's first complete checkpoint (see :func:`wait_for_first_checkpoint`)."""
     return wait_for_first_checkpoint
+
+
+@pytest.fixture(scope="session")
+def token_cache(tmp_path_factory):
+    """A token cache: 16 embedded 64 px crops through a random ``ms-vq-vae-tiny``, labelled by
+    source photograph; its directory."""
+    out = tmp_path_factory.mktemp("cache") / "vq"
+    args = cache_run_args(
+        out, tokenizer="random:ms-vq-vae-tiny", image_size=64, max_images=16, source_labels=True
+    )
+    _main_one_thread(args)
+    return out

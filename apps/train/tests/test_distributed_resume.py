@@ -17,7 +17,6 @@ from types import SimpleNamespace
 import torch
 
 from freqlat.core import latest_checkpoint
-from freqlat.core.checkpoint import rng_file_name
 from freqlat.train.cli import parse_overrides
 from freqlat.train.components import build_loader
 from freqlat.train.config import resolve_config
@@ -77,23 +76,8 @@ def _final(run_dir, steps: int):
     return run_dir / "checkpoints" / f"step_{steps:09d}"
 
 
-def _assert_same_rank_rngs(final, reference) -> None:
-    """Every rank's saved RNG state equals the reference rank's; the ranks' states differ."""
-    states = []
-    for rank in range(WORLD_SIZE):
-        ours = torch.load(final / rng_file_name(rank), weights_only=True)
-        theirs = torch.load(reference / rng_file_name(rank), weights_only=True)
-        assert torch.equal(ours["torch"], theirs["torch"]), f"rank {rank} torch RNG differs"
-        assert torch.equal(ours["numpy"]["keys"], theirs["numpy"]["keys"]), f"rank {rank} numpy"
-        assert ours["numpy"]["pos"] == theirs["numpy"]["pos"], f"rank {rank} numpy position"
-        assert torch.equal(ours["python"]["state"], theirs["python"]["state"]), f"rank {rank} py"
-        states.append(ours)
-    assert not torch.equal(states[0]["torch"], states[1]["torch"]), "ranks share one torch RNG"
-    assert not torch.equal(states[0]["python"]["state"], states[1]["python"]["state"])
-
-
 def test_two_process_run_interrupted_and_restarted_matches_uninterrupted_two_process_run(
-    tmp_path, tiny_args, start_ranks, first_checkpoint, same_training_state
+    tmp_path, tiny_args, start_ranks, first_checkpoint, same_training_state, same_rank_rngs
 ):
     kl, fa = "kl-vae-f16d16-tiny", "fa-vae-f16d32-tiny"
     dirs = {name: tmp_path / name for name in ("kl_ref", "fa_ref", "kl", "fa")}
@@ -129,7 +113,7 @@ def test_two_process_run_interrupted_and_restarted_matches_uninterrupted_two_pro
     for run, steps in (("kl", KL_STEPS), ("fa", FA_STEPS)):
         final, reference = _final(dirs[run], steps), _final(dirs[f"{run}_ref"], steps)
         same_training_state(final, reference)
-        _assert_same_rank_rngs(final, reference)
+        same_rank_rngs(final, reference, WORLD_SIZE)
 
 
 def test_each_rank_resumes_its_own_shard_from_the_saved_data_position(tmp_path):

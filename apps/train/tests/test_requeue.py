@@ -4,7 +4,6 @@ import json
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,22 +14,9 @@ from freqlat.train import TokenizerTrainingJob, resolve_config
 STEPS = 12
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 @pytest.mark.slow
 def test_timeout_signal_checkpoints_requeues_and_resumes_exactly(
-    tmp_path, finished_run, monkeypatch, weights_of
+    tmp_path, finished_run, monkeypatch, weights_of, children_of
 ):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     saved = json.loads((finished_run / "config.json").read_text())
@@ -45,7 +31,7 @@ def test_timeout_signal_checkpoints_requeues_and_resumes_exactly(
     while not list_checkpoints(checkpoints) and time.monotonic() < deadline:
         assert not job.done(), job.stderr()
         time.sleep(0.02)
-    tasks = _children(int(job.job_id))
+    tasks = children_of(int(job.job_id))
     assert tasks, "no task process found under the submitit controller"
     for pid in tasks:
         os.kill(pid, signal.SIGUSR2)

@@ -72,9 +72,13 @@ def test_q_sample_is_the_closed_form_marginal():
 def test_ddim_grid_is_upstreams_uniform_grid_plus_one():
     assert ddim_timesteps(6).tolist() == [1, 167, 333, 499, 665, 831, 997]
     assert ddim_timesteps(250).tolist() == list(range(1, 1000, 4))
-    assert len(ddim_timesteps(200)) == 200 and len(ddim_timesteps(300)) == 334
+    assert len(ddim_timesteps(200)) == 200 and len(ddim_timesteps(150)) == 167
     with pytest.raises(ValueError, match="would reach t = 1000"):
         ddim_timesteps(501)
+    for steps in (3, 9, 27, 300):  # 999 is on these grids (strides 333, 111, 37, 3): 1000 too
+        with pytest.raises(ValueError, match="would reach t = 1000"):
+            ddim_timesteps(steps)
+    assert ddim_timesteps(4).tolist() == [1, 251, 501, 751]
     with pytest.raises(ValueError, match="positive int"):
         ddim_timesteps(0)
 

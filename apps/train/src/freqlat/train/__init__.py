@@ -1,4 +1,5 @@
-"""freqlat.train: the freqlat-train app (tokenizer training runs, in-process or through submitit).
+"""freqlat.train: the freqlat-train app (tokenizer runs, latent caches, generator runs; in-process
+or through submitit).
 
 Names are imported on first use, so that ``freqlat-train ... --help`` answers before torch is
 loaded.
@@ -20,6 +21,17 @@ _EXPORTS: dict[str, str] = {
     "write_config": "config",
     "TokenizerTrainingJob": "job",
     "train_tokenizer": "loop",
+    "CacheLatentsConfig": "cache_config",
+    "resolve_cache_config": "cache_config",
+    "cache_latents": "cache_latents",
+    "GeneratorTrainConfig": "generator_config",
+    "generator_defaults": "generator_config",
+    "read_generator_config": "generator_config",
+    "resolve_generator_config": "generator_config",
+    "train_generator": "generator_loop",
+    "CacheLatentsJob": "job",
+    "GeneratorTrainingJob": "job",
+    "RunJob": "job",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "ConfigKey": "config",
     "add_config_arguments": "config",
     "build_config": "config",
+    "check_fields": "config",
     "check_value": "config",
     "config_field": "config",
     "config_from_dict": "config",
@@ -63,16 +64,19 @@ _EXPORTS: dict[str, str] = {
     # launching
     "LAUNCHERS": "launch_options",
     "LaunchOptions": "launch_options",
+    "write_run_config": "launch_options",
     "PreemptionGuard": "launcher",
     "launch": "launcher",
     "make_executor": "launcher",
     # logging
     "MetricWriter": "log",
     "progress": "log",
+    "save_image_grid": "log",
     "setup_logging": "log",
     # training harness
     "LR_SCHEDULES": "recipe",
     "PRECISIONS": "recipe",
+    "annealed_weight_decay": "recipe",
     "lr_factor": "recipe",
     "ResumableLoader": "sampler",
     "ResumableSampler": "sampler",

@@ -433,3 +433,35 @@ def _argparse_type(cls: type, name: str) -> Any:
 
     convert.__name__ = _item_type(hint).__name__ if is_list else type_name(hint)
     return convert
+
+
+def check_fields(
+    config: Any,
+    *,
+    positive: Sequence[str] = (),
+    non_negative: Sequence[str] = (),
+    unit_interval: Sequence[str] = (),
+) -> None:
+    """Validate a config's numbers and choices (for ``__post_init__``); ValueError naming the key.
+
+    ``positive`` keys must be at least 1, ``non_negative`` ones at least 0 and ``unit_interval``
+    ones within [0, 1] (None passes); every key declared with ``choices`` must hold one of them.
+    """
+    for name in positive:
+        value = getattr(config, name)
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
+    for name in non_negative:
+        value = getattr(config, name)
+        if value is not None and value < 0:
+            raise ValueError(f"{name} must be non-negative, got {value}")
+    for name in unit_interval:
+        value = getattr(config, name)
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must lie in [0, 1], got {value}")
+    for key in config_keys(type(config)).values():
+        if key.choices is None or len(key.path) != 1:
+            continue
+        value = getattr(config, key.name)
+        if value is not None and value not in key.choices:
+            raise ValueError(f"{key.name} must be one of {key.choices}, got {value!r}")

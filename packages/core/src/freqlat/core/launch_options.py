@@ -6,10 +6,12 @@ command line can show and check these settings before anything heavy is imported
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from freqlat.core.config import config_field
+from freqlat.core.config import CONFIG_FILE, config_field, config_keys, write_config_json
 
 LAUNCHERS: tuple[str, ...] = ("local", "local-submitit", "debug", "slurm")
 """Accepted values of :attr:`LaunchOptions.launcher`."""
@@ -93,3 +95,11 @@ class LaunchOptions:
         if self.gpus_per_node == 0:
             return False
         return True if self.launcher == "slurm" else None
+
+
+def write_run_config(directory: str | os.PathLike[str], config: Any) -> Path:
+    """Write ``<directory>/config.json`` for a config that embeds :class:`LaunchOptions`, or check
+    that the one there holds the same config: where and how a job is launched may change between
+    starts, nothing else may (see :func:`freqlat.core.config.write_config_json`)."""
+    launch_keys = set(config_keys(LaunchOptions))
+    return write_config_json(Path(directory) / CONFIG_FILE, config, may_differ=launch_keys)

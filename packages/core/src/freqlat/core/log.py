@@ -96,3 +96,14 @@ def progress(iterable: Iterable[T] | None = None, **tqdm_kwargs: Any) -> tqdm:
     tqdm_kwargs.setdefault("dynamic_ncols", True)
     disable = bool(tqdm_kwargs.pop("disable", False)) or get_rank() != 0
     return tqdm(iterable, disable=disable, **tqdm_kwargs)
+
+
+def save_image_grid(path: str | os.PathLike[str], images: torch.Tensor, nrow: int) -> torch.Tensor:
+    """Tile images (N x 3 x H x W in [-1, 1]) ``nrow`` to a row with a 2-pixel black border
+    and write them as one PNG at ``path`` (folders created); returns the 3 x H' x W' grid."""
+    from torchvision.utils import make_grid, save_image
+
+    grid = make_grid(images.detach().float().cpu(), nrow=nrow, padding=2, pad_value=-1.0)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_image((grid + 1) / 2, path)
+    return grid

@@ -16,6 +16,7 @@ from freqlat.generators.ddpm import (
     sample_ddpm,
 )
 from freqlat.generators.flow import (
+    FlowMatchingObjective,
     flow_matching_loss,
     flow_timesteps,
     guided_velocity,
@@ -23,10 +24,19 @@ from freqlat.generators.flow import (
     seeded_noise,
     shift_timesteps,
 )
+from freqlat.generators.latent_cache import (
+    CacheManifest,
+    LatentCache,
+    LatentDataset,
+    posterior_seed,
+    split_tokens,
+    weights_sha256,
+)
 from freqlat.generators.latent_space import LatentSpace
 from freqlat.generators.ldm_unet import LDMConfig, LDMUNet
 from freqlat.generators.lightningdit import LightningDiT, LightningDiTConfig
 from freqlat.generators.lightningdit_official import load_official_latent_stats
+from freqlat.generators.objectives import TrainingObjective, training_objective
 from freqlat.generators.registry import (
     create_generator,
     from_official,
@@ -46,16 +56,21 @@ from_pretrained = Generator.from_pretrained
 __all__ = [
     "VAR",
     "VAR_CHECKPOINTS",
+    "CacheManifest",
     "DDPMObjective",
     "DDPMSchedule",
     "DDPMScheduleConfig",
+    "FlowMatchingObjective",
     "Generator",
     "LDMConfig",
     "LDMUNet",
+    "LatentCache",
+    "LatentDataset",
     "LatentSpace",
     "LightningDiT",
     "LightningDiTConfig",
     "NextScaleObjective",
+    "TrainingObjective",
     "VARConfig",
     "VARTrainingRecipe",
     "create_generator",
@@ -68,11 +83,15 @@ __all__ = [
     "list_generators",
     "load_official_latent_stats",
     "per_sample_normal",
+    "posterior_seed",
     "preset_config",
     "sample_ddim",
     "sample_ddpm",
     "sample_flow",
     "seeded_noise",
     "shift_timesteps",
+    "split_tokens",
+    "training_objective",
     "var_training_recipe",
+    "weights_sha256",
 ]

@@ -126,8 +126,11 @@ class DDPMObjective:
 
     ``t`` is uniform over [0, T) and the noise standard normal, both drawn from ``generator``;
     in train mode the model's label dropout (its ``sample_label_drop``) is drawn from it too, so
-    a seeded generator makes a step reproducible.
+    a seeded generator makes a step reproducible. The model may be wrapped in
+    DistributedDataParallel (its ``module`` is asked for the label dropout).
     """
+
+    uses_tokens = False
 
     def __init__(self, schedule: DDPMScheduleConfig | DDPMSchedule | None = None) -> None:
         if schedule is None:
@@ -150,8 +153,14 @@ class DDPMObjective:
             0, self.schedule.num_timesteps, (n,), generator=generator, device=device
         ).to(x0.device)
         noise = torch.randn(x0.shape, generator=generator, device=device, dtype=x0.dtype)
-        drop = model.sample_label_drop(n, generator) if model.training else None
+        inner = getattr(model, "module", model)
+        drop = inner.sample_label_drop(n, generator) if inner.training else None
         return self.loss_at(model, x0, labels, t, noise.to(x0.device), drop)
+
+    def training_losses(self, model: Any, x0: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        """The loss terms of one batch with every draw from torch's global generator (the
+        objective interface of ``freqlat.generators.training_objective``)."""
+        return self(model, x0, labels)
 
     def loss_at(
         self,
@@ -194,18 +203,21 @@ def ddim_timesteps(steps: int, num_timesteps: int = 1000) -> Tensor:
 
     ``steps`` = 6 gives 7 timesteps (1, 167, ..., 997): the number of model calls is
     ``len(range(0, T, T // steps))``, which equals ``steps`` only when ``steps`` divides T.
-    More than T // 2 steps would put the last timestep at T, outside the schedule.
+    A grid whose last point is T - 1 (a stride dividing T - 1: more than T // 2 steps, or
+    e.g. 3, 9 or 27 steps of 1000) would put its last timestep at T, outside the schedule
+    (upstream fails there with an index error); that is a ValueError.
     """
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
     stride = num_timesteps // steps
-    if stride < 2:
+    grid = torch.arange(0, num_timesteps, stride, dtype=torch.int64) + 1
+    if int(grid[-1]) >= num_timesteps:
         raise ValueError(
             f"{steps} DDIM steps: the uniform grid arange(0, {num_timesteps}, "
             f"{num_timesteps} // {steps}) + 1 would reach t = {num_timesteps}, outside the "
-            f"schedule; use at most {num_timesteps // 2} steps"
+            f"schedule; use another number of steps (at most {num_timesteps // 2})"
         )
-    return torch.arange(0, num_timesteps, stride, dtype=torch.int64) + 1
+    return grid
 
 
 def _check_sampling_inputs(

@@ -88,6 +88,30 @@ def flow_matching_loss(
     return terms
 
 
+class FlowMatchingObjective:
+    """LightningDiT's training objective as an object: :func:`flow_matching_loss` with the run's
+    options (hustvl/LightningDiT ``transport.training_losses``; ``use_lognorm``,
+    ``use_cosine_loss``). Noise, times and label dropout come from torch's global generator.
+    """
+
+    uses_tokens = False
+
+    def __init__(self, time_sampling: str = "logit-normal", cosine_loss: bool = True) -> None:
+        if time_sampling not in TIME_SAMPLINGS:
+            raise ValueError(
+                f"time sampling must be one of {TIME_SAMPLINGS}, got {time_sampling!r}"
+            )
+        self.time_sampling = time_sampling
+        self.cosine_loss = cosine_loss
+
+    def training_losses(self, model: nn.Module, x1: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        """The terms of :func:`flow_matching_loss` on normalised latents ``x1`` (``"loss"`` to
+        backpropagate; ``"t"`` holds the batch's times)."""
+        return flow_matching_loss(
+            model, x1, labels, time_sampling=self.time_sampling, cosine_loss=self.cosine_loss
+        )
+
+
 def shift_timesteps(t: Tensor, shift: float) -> Tensor:
     """The timestep shift ``s t / (1 + (s - 1) t)``; s < 1 spends more steps near the noise."""
     if shift <= 0:

@@ -23,8 +23,11 @@ class NextScaleObjective:
     maps with the model's quantiser, runs the model and returns ``"loss"`` (the mean
     cross-entropy over all N x L tokens, with optional label smoothing; backpropagate it) and
     detached logging terms: ``"ce"`` (without smoothing), ``"ce_last_scale"``, ``"accuracy"``
-    and ``"accuracy_last_scale"`` (top-1, in [0, 1]).
+    and ``"accuracy_last_scale"`` (top-1, in [0, 1]). The model may be wrapped in
+    DistributedDataParallel (its ``module`` builds the teacher-forcing input).
     """
+
+    uses_tokens = True
 
     def __init__(self, label_smoothing: float = 0.0) -> None:
         if not 0.0 <= label_smoothing < 1.0:
@@ -34,14 +37,15 @@ class NextScaleObjective:
     def __call__(self, model: VAR, labels: Tensor, indices: list[Tensor]) -> dict[str, Tensor]:
         """The loss terms of one batch (see the class docstring)."""
         batch = labels.shape[0]
+        inner = getattr(model, "module", model)
         targets = torch.cat([idx.reshape(batch, -1) for idx in indices], dim=1)
-        logits = model(labels, model.teacher_forcing_inputs(indices))
+        logits = model(labels, inner.teacher_forcing_inputs(indices))
         vocab = logits.shape[-1]
         loss = F.cross_entropy(
             logits.reshape(-1, vocab), targets.reshape(-1), label_smoothing=self.label_smoothing
         )
         with torch.no_grad():
-            last = model.patch_sizes[-1] ** 2
+            last = inner.patch_sizes[-1] ** 2
             flat = logits.detach().float()
             correct = flat.argmax(dim=-1) == targets
             return {
@@ -56,6 +60,13 @@ class NextScaleObjective:
                 "accuracy": correct.float().mean(),
                 "accuracy_last_scale": correct[:, -last:].float().mean(),
             }
+
+    def training_losses(
+        self, model: VAR, indices: list[Tensor], labels: Tensor
+    ) -> dict[str, Tensor]:
+        """The loss terms of one batch, the token maps first (the objective interface of
+        ``freqlat.generators.training_objective``); class dropout uses torch's global RNG."""
+        return self(model, labels, indices)
 
 
 # Name fragments upstream trains without weight decay, besides every 1-D parameter and bias
